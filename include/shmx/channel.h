@@ -1,0 +1,169 @@
+/*
+ * shmx channels: a two-way message link between a host and one guest.
+ *
+ * Threading: a channel has one sending side and one receiving side; at most
+ * one thread may send and at most one thread may receive on a channel at a
+ * time (they may be different threads). Use one channel per sending thread.
+ *
+ * Timeouts are in nanoseconds: 0 tries once and returns at once, a negative
+ * value waits without limit, a positive value waits at most that long.
+ * Waiting spins, then yields, then sleeps on a shared futex; a busy pair makes
+ * no system calls.
+ *
+ * Zero-copy shape: claim, write, commit (or abort) to send; receive, read,
+ * release to receive. A received view stays valid until it is released; the
+ * bytes of a zero-copy view are only as stable as the sending peer is honest
+ * (the CRC is checked when the message is received, not again later).
+ */
+#ifndef SHMX_CHANNEL_H
+#define SHMX_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default) /* the public API is exported; everything else is hidden */
+
+typedef struct shmx_channel shmx_channel_t;
+
+/* A received message. The fields after `id` are private to the library. */
+typedef struct shmx_message {
+    const void *data; /* payload; valid until shmx_channel_release() */
+    uint32_t length;  /* payload bytes */
+    uint16_t type;    /* frame type */
+    uint8_t flags;    /* frame flags (SHMX_FLAG_MORE) */
+    uint8_t reserved_;
+    uint64_t id;      /* frame message id */
+    uint64_t end_;    /* private: ring position just past this message's record */
+    uint32_t slot_class_;  /* private: slot holding the payload, or UINT32_MAX */
+    uint32_t slot_index_;
+    uint32_t slot_generation_;
+    uint32_t reserved2_;
+} shmx_message_t;
+
+/*
+ * shmx_channel_claim - reserve room for a @len-byte payload and return where
+ * to write it. Small payloads (<= inline_max) are a region of the ring itself,
+ * larger ones a pool slot.
+ * @data: set to the payload area (@len writable bytes).
+ * @timeout_ns: how long to wait for ring space or a free slot.
+ * Returns 0, -SHMX_EWOULDBLOCK (no room within the timeout), -SHMX_ECLOSED,
+ * -SHMX_ETOOBIG (len above the channel's maximum payload), -SHMX_ESTATE (a
+ * claim is already open).
+ */
+int shmx_channel_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, void **data);
+
+/*
+ * shmx_channel_commit - finish the open claim: write the frame header (with
+ * its CRC over the payload now in place) and publish it to the receiver.
+ * @type, @flags: frame fields; @id: 0 to use the channel's next sequence
+ * number, or an explicit id (a response carries its request's id).
+ * Returns the message id used (> 0), or -SHMX_ESTATE (no open claim),
+ * -SHMX_EFLAGS, -SHMX_ECLOSED (the claim is dropped and its slot freed).
+ */
+int64_t shmx_channel_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id);
+
+/*
+ * shmx_channel_abort - drop the open claim; nothing is sent, its slot is freed.
+ * Returns 0 or -SHMX_ESTATE (no open claim).
+ */
+int shmx_channel_abort(shmx_channel_t *ch);
+
+/*
+ * shmx_channel_send - copy @len bytes from @payload into a new message and
+ * publish it (claim, copy, commit in one call).
+ * Returns the message id (> 0) or the codes of claim and commit.
+ */
+int64_t shmx_channel_send(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id,
+                          const void *payload, uint32_t len, int64_t timeout_ns);
+
+/*
+ * shmx_channel_receive - take the next message, zero-copy. @msg->data points
+ * into shared memory (or the channel's receive buffer for the uds transport)
+ * and stays valid until shmx_channel_release(@msg). Several messages may be
+ * held at once; they must be released in the order they were received.
+ * Returns 0, -SHMX_EEMPTY (nothing within the timeout), -SHMX_ECLOSED (closed
+ * and drained), -SHMX_ECRC or another decode code (the message is consumed
+ * and dropped), -SHMX_ECORRUPT (the peer broke the ring protocol),
+ * -SHMX_EHOSTGONE (guest side: the host is gone).
+ */
+int shmx_channel_receive(shmx_channel_t *ch, shmx_message_t *msg, int64_t timeout_ns);
+
+/*
+ * shmx_channel_receive_batch - receive up to @max messages, waiting (within
+ * @timeout_ns) only for the first one. Each must be released, in order.
+ * Returns the number received (>= 1) or the codes of shmx_channel_receive.
+ */
+int shmx_channel_receive_batch(shmx_channel_t *ch, shmx_message_t *msgs, int max, int64_t timeout_ns);
+
+/*
+ * shmx_channel_release - give back a received message: its ring space and its
+ * pool slot return at once. Returns 0 or -SHMX_EORDER (not the oldest held
+ * message), -SHMX_EBADSLOT (its slot was reclaimed meanwhile).
+ */
+int shmx_channel_release(shmx_channel_t *ch, const shmx_message_t *msg);
+
+/*
+ * shmx_channel_receive_copy - receive the next message into @dst, verify the
+ * CRC over the copy, and release it.
+ * @meta: if not NULL, receives type, flags, id and length (data is set to @dst).
+ * Returns the payload length, the codes of shmx_channel_receive, or
+ * -SHMX_ESHORT if @cap is too small: then nothing is consumed and
+ * @meta->length says how much room the message needs.
+ */
+int64_t shmx_channel_receive_copy(shmx_channel_t *ch, void *dst, size_t cap, shmx_message_t *meta,
+                                  int64_t timeout_ns);
+
+/*
+ * shmx_channel_close - close both directions: every waiter on either side
+ * wakes and later sends fail with -SHMX_ECLOSED; messages already published
+ * can still be received. Idempotent. Returns 0.
+ */
+int shmx_channel_close(shmx_channel_t *ch);
+
+/*
+ * shmx_channel_free - close the channel (if open) and free the handle. On the
+ * host this returns the channel entry for another guest and reclaims the
+ * slots the guest held. A guest's channel is freed by shmx_guest_close().
+ */
+void shmx_channel_free(shmx_channel_t *ch);
+
+/* shmx_channel_transport - SHMX_TRANSPORT_SHM or SHMX_TRANSPORT_UDS. */
+int shmx_channel_transport(const shmx_channel_t *ch);
+
+/* shmx_channel_max_payload - largest payload this channel accepts. */
+uint32_t shmx_channel_max_payload(const shmx_channel_t *ch);
+
+/* shmx_channel_index - the channel's entry number in its segment (0 for uds). */
+uint32_t shmx_channel_index(const shmx_channel_t *ch);
+
+/*
+ * shmx_channel_peer_alive - 1 if the other side's bootstrap socket is still
+ * open, 0 if it hung up (the peer closed or died), or a negative code.
+ */
+int shmx_channel_peer_alive(shmx_channel_t *ch);
+
+/*
+ * shmx_channel_set_idle - how a waiting call spends its time: @spin_iterations
+ * busy polls, then @yield_iterations sched_yield() polls, then futex sleep.
+ * UINT32_MAX spins forever (busy-spin strategy; the timeout still applies).
+ */
+void shmx_channel_set_idle(shmx_channel_t *ch, uint32_t spin_iterations, uint32_t yield_iterations);
+
+/*
+ * shmx_channel_region - the memory areas received views and claims may point
+ * into, so that a binding can wrap each once (for example as one direct
+ * ByteBuffer) instead of per message. @i counts from 0.
+ * Returns 0 and sets *@base and *@len, or -SHMX_EINVAL past the last area.
+ */
+int shmx_channel_region(const shmx_channel_t *ch, int i, void **base, size_t *len);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+/*
+ * shmx configuration: everything a host decides when it creates a segment.
+ * The whole configuration is recorded in the segment header, so a guest needs
+ * nothing but the segment to attach.
+ */
+#ifndef SHMX_CONFIG_H
+#define SHMX_CONFIG_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default) /* the public API is exported; everything else is hidden */
+
+#define SHMX_MAX_CLASSES 8u
+#define SHMX_MAX_CHANNELS 1024u
+
+/* Transports a channel can run over. A host may offer both (bitwise or). */
+enum shmx_transport {
+    SHMX_TRANSPORT_SHM = 1, /* rings and pool in the shared segment */
+    SHMX_TRANSPORT_UDS = 2  /* the same frames over the Unix socket itself (baseline, fallback) */
+};
+
+/* Where the segment lives. */
+enum shmx_segment_mode {
+    SHMX_SEGMENT_MEMFD = 0, /* anonymous sealed memfd, passed to guests with SCM_RIGHTS (default) */
+    SHMX_SEGMENT_NAMED = 1  /* 0600 file under /dev/shm with a per-user name */
+};
+
+typedef struct shmx_config {
+    uint32_t max_channels;  /* guests served at once (one channel each); default 8 */
+    uint32_t ring_bytes;    /* bytes of each ring (one per direction); power of two, >= 4096; default 64 KiB */
+    uint32_t inline_max;    /* payloads up to this many bytes travel inside the ring; default 1024 */
+    uint32_t max_payload;   /* largest message payload; <= the largest class; default 1 MiB */
+    uint32_t class_count;   /* number of pool size classes, 1..SHMX_MAX_CLASSES */
+    uint32_t class_size[SHMX_MAX_CLASSES];  /* payload bytes per slot, strictly ascending, multiples of 64 */
+    uint32_t class_slots[SHMX_MAX_CLASSES]; /* slots per class, >= 1 */
+    uint32_t segment_mode;  /* enum shmx_segment_mode */
+    uint32_t transports;    /* transports the host offers (bitwise or of enum shmx_transport); default both */
+    uint32_t allowed_uid;   /* uid allowed to connect besides the host's own; UINT32_MAX: only the host's uid */
+    uint32_t spin_iterations;  /* busy polls before a waiter yields; default 20000 */
+    uint32_t yield_iterations; /* sched_yield() polls before a waiter sleeps on the futex; default 50 */
+} shmx_config_t;
+
+/*
+ * shmx_config_default - fill @cfg with the defaults: 8 channels, 64 KiB rings,
+ * 1 KiB inline limit, 1 MiB maximum payload, pool classes
+ * 16 KiB x 32, 128 KiB x 8, 1 MiB x 4, memfd segment, both transports.
+ * A host with these settings maps under 8 MiB of shared memory.
+ */
+void shmx_config_default(shmx_config_t *cfg);
+
+/*
+ * shmx_config_validate - check every field of @cfg.
+ * Returns 0 or -SHMX_ECONFIG; shmx_config_problem() then names the field.
+ */
+int shmx_config_validate(const shmx_config_t *cfg);
+
+/*
+ * shmx_config_problem - describe the first problem shmx_config_validate()
+ * finds in @cfg ("ring_bytes must be a power of two", ...), or "" if none.
+ * Returns a pointer to a static string.
+ */
+const char *shmx_config_problem(const shmx_config_t *cfg);
+
+/*
+ * shmx_config_segment_bytes - total bytes of the segment @cfg describes
+ * (header, channels, pool), or 0 if @cfg is invalid.
+ */
+uint64_t shmx_config_segment_bytes(const shmx_config_t *cfg);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,91 @@
+/*
+ * The channel object behind the public shmx_channel_t, shared by channel.c
+ * (the public API and the shm transport), channel_uds.c (the same frames over
+ * a Unix stream socket), host.c and guest.c (which create channels).
+ */
+#ifndef SHMX_CHANNEL_INTERNAL_H
+#define SHMX_CHANNEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "pool.h"
+#include "ring.h"
+#include "segment.h"
+#include "shmx/channel.h"
+#include "wait.h"
+
+struct shmx_host;
+
+struct shmx_channel {
+    uint32_t transport;   /* SHMX_TRANSPORT_SHM or SHMX_TRANSPORT_UDS */
+    int is_host;          /* nonzero on the host side */
+    uint32_t index;       /* channel entry in the segment (shm); 0 for uds */
+    uint32_t epoch;       /* the entry's epoch when this channel was opened */
+    uint32_t self_owner;  /* slot owner id of this side: SHMX_OWNER_HOST or the guest's index */
+    uint32_t peer_owner;  /* slot owner id of the other side */
+    uint32_t max_payload;
+    uint32_t inline_max;
+    shmx_idle_t idle;
+    uint64_t next_id;     /* next message id to send (starts at 1) */
+    int sock;             /* bootstrap socket: liveness for shm, the frames for uds; -1 if none */
+    int closed;           /* this side called shmx_channel_close */
+
+    /* shm transport */
+    shmx_segment_t *seg;  /* not owned: the host's or guest's segment */
+    shmx_pool_t *pool;    /* not owned */
+    shmx_channel_ctl_t *ctl;
+    shmx_ring_t tx;       /* ring this side produces into */
+    shmx_ring_t rx;       /* ring this side consumes from */
+
+    /* the open claim (claim ... commit/abort) */
+    int claim_open;
+    uint32_t claim_len;
+    uint8_t *claim_body;     /* ring record body: frame header (24 bytes) then payload or slot ref */
+    uint8_t *claim_payload;  /* where the caller writes */
+    int claim_in_slot;
+    shmx_slot_ref_t claim_slot;
+
+    /* uds transport: private buffers of 24 + max_payload bytes */
+    uint8_t *uds_tx;
+    uint8_t *uds_rx;
+    size_t uds_buf_len;
+    int uds_rx_held;      /* a received message still points into uds_rx */
+    int uds_peer_gone;
+
+    struct shmx_host *host; /* host side: the host that accepted it (NULL for guests) */
+};
+
+/*
+ * shmx_channel_open_shm - a channel over entry @index of @seg. The caller
+ * (host.c) has formatted the rings and made the entry ACTIVE; a guest opens
+ * the entry the host named in its welcome. @sock is the bootstrap socket
+ * (owned by the channel from now on; -1 for none).
+ * Returns 0 and sets *@out, -ENOMEM, -SHMX_ECORRUPT (ring positions invalid).
+ */
+int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index, int is_host, int sock,
+                          shmx_channel_t **out);
+
+/*
+ * shmx_channel_open_uds - a channel whose frames travel over the connected
+ * stream socket @sock (owned by the channel from now on), with receive and
+ * send buffers of 24 + @max_payload bytes.
+ */
+int shmx_channel_open_uds(int sock, int is_host, uint32_t max_payload, shmx_channel_t **out);
+
+/* Close and free @ch without telling any host (used by host.c and guest.c). */
+void shmx_channel_destroy(shmx_channel_t *ch);
+
+/* channel_uds.c: the uds transport's halves of the public calls (channel.c dispatches). */
+int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, void **data);
+int64_t shmx_uds_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id);
+int shmx_uds_receive(shmx_channel_t *ch, shmx_message_t *msg, int64_t deadline_ns);
+int shmx_uds_release(shmx_channel_t *ch, const shmx_message_t *msg);
+
+/*
+ * host.c: called by shmx_channel_free for a host-side channel: reclaim every
+ * slot the guest held, drain what it left in the guest-to-host ring, mark the
+ * entry FREE for the next guest and forget the channel.
+ */
+void shmx_host_forget_channel(struct shmx_host *host, shmx_channel_t *ch);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * Single-producer single-consumer ring of variable-length records over a
+ * shared control block (shmx_ring_ctl_t) and a data area of a power-of-two
+ * size. Positions are 64-bit and monotonic; records are 8-byte aligned; a
+ * record that would cross the end is preceded by a padding record.
+ *
+ * Each side keeps its own truth in this private struct: the producer its tail
+ * and a cached head, the consumer its head and read position. Shared values
+ * are loaded once and validated (0 <= tail - head <= capacity, record length
+ * within what was published, no record crossing the end) before use.
+ */
+#ifndef SHMX_RING_H
+#define SHMX_RING_H
+
+#include <stdint.h>
+
+#include "layout.h"
+#include "wait.h"
+
+typedef struct shmx_ring {
+    shmx_ring_ctl_t *ctl;
+    uint8_t *data;
+    uint32_t capacity; /* bytes, power of two */
+    uint32_t mask;
+    /* producer side (private) */
+    uint64_t tail;        /* next position to write; published with release at commit */
+    uint64_t head_cache;  /* last head seen; refreshed only when space looks short */
+    uint64_t claim_pos;   /* position of the open claim's record header */
+    uint32_t claim_total; /* bytes the open claim occupies, padding before it included; 0: none */
+    /* consumer side (private) */
+    uint64_t head;        /* released up to here (mirrors ctl->head) */
+    uint64_t read;        /* next record to read (>= head: records between are held) */
+    uint64_t tail_cache;  /* last tail seen */
+} shmx_ring_t;
+
+/* A record returned by shmx_ring_peek (already validated). */
+typedef struct shmx_ring_record {
+    uint16_t kind;     /* SHMX_RECORD_INLINE or SHMX_RECORD_SLOT (padding is skipped) */
+    uint32_t body_len; /* bytes of body */
+    const uint8_t *body;
+    uint64_t end;      /* position just past the record: pass to shmx_ring_release */
+} shmx_ring_record_t;
+
+/* shmx_ring_format - reset a ring's shared control to empty and open (host, before publishing). */
+void shmx_ring_format(shmx_ring_ctl_t *ctl);
+
+/*
+ * shmx_ring_attach - set up a private view of a ring; reads the current shared
+ * positions once (both sides start from the published tail/head).
+ * @capacity must be a power of two >= 64. Returns 0 or -SHMX_ECORRUPT.
+ */
+int shmx_ring_attach(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity);
+
+/* Largest body a record may have in a ring of this capacity. */
+uint32_t shmx_ring_max_body(const shmx_ring_t *r);
+
+/*
+ * Producer: shmx_ring_claim - reserve a record of @body_len bytes and kind
+ * @kind without waiting. Sets *@body to the body area (8-byte aligned,
+ * contiguous). Returns 0, -SHMX_EWOULDBLOCK (not enough space now),
+ * -SHMX_ETOOBIG (can never fit), -SHMX_ESTATE (a claim is open),
+ * -SHMX_ECLOSED, -SHMX_ECORRUPT (the consumer's head is out of range).
+ */
+int shmx_ring_claim(shmx_ring_t *r, uint32_t body_len, uint16_t kind, void **body);
+
+/* Producer: publish the open claim (tail store with release, then notify). Returns 0 or -SHMX_ESTATE. */
+int shmx_ring_commit(shmx_ring_t *r);
+
+/* Producer: drop the open claim. Returns 0 or -SHMX_ESTATE. */
+int shmx_ring_abort(shmx_ring_t *r);
+
+/*
+ * Producer: wait until a record of @body_len bytes fits (or the ring closes).
+ * Returns 0, -ETIMEDOUT, -SHMX_ECLOSED, -SHMX_ETOOBIG, -SHMX_ECORRUPT.
+ */
+int shmx_ring_wait_space(shmx_ring_t *r, uint32_t body_len, int64_t deadline_ns, const shmx_idle_t *idle);
+
+/*
+ * Consumer: shmx_ring_peek - the next unread record, validated, without
+ * releasing it (the read position advances; the space stays held).
+ * Returns 0, -SHMX_EEMPTY, -SHMX_ECLOSED (closed and nothing left), or
+ * -SHMX_ECORRUPT (positions or record fields out of range).
+ */
+int shmx_ring_peek(shmx_ring_t *r, shmx_ring_record_t *out);
+
+/*
+ * Consumer: release space up to @end (a record's end): stores head with
+ * release and wakes a producer waiting for space. @end must lie in
+ * (head, read]. Returns 0 or -SHMX_EORDER.
+ */
+int shmx_ring_release(shmx_ring_t *r, uint64_t end);
+
+/* Consumer: wait until a record is readable or the ring closes. Returns 0 or -ETIMEDOUT. */
+int shmx_ring_wait_data(shmx_ring_t *r, int64_t deadline_ns, const shmx_idle_t *idle);
+
+/* Either side: mark closed and wake every waiter on both wait points. */
+void shmx_ring_close(shmx_ring_ctl_t *ctl);
+
+/* Either side: nonzero once closed. */
+int shmx_ring_is_closed(const shmx_ring_ctl_t *ctl);
+
+#endif

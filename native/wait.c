@@ -1,0 +1,97 @@
+/* Spin, yield, then sleep on a shared futex; see wait.h for the protocol. */
+#include "wait.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t shmx_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t shmx_deadline(int64_t timeout_ns) {
+    if (timeout_ns < 0) return INT64_MAX;
+    int64_t now = shmx_now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+int shmx_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns) {
+    struct timespec abs, *tsp = NULL;
+    if (deadline_ns != INT64_MAX) {
+        abs.tv_sec = deadline_ns / 1000000000LL;
+        abs.tv_nsec = deadline_ns % 1000000000LL;
+        tsp = &abs;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time; no FUTEX_PRIVATE_FLAG:
+     * the word is shared with other processes. */
+    long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+    if (rc == 0) return 0;
+    if (errno == EAGAIN) return 0; /* the word changed before we slept */
+    return -errno;
+}
+
+int shmx_futex_wake(_Atomic uint32_t *word, int count) {
+    long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, count, NULL, NULL, 0);
+    return rc < 0 ? -errno : (int)rc;
+}
+
+int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_t deadline_ns,
+                    const shmx_idle_t *idle) {
+    uint32_t spins = idle ? idle->spin_iterations : 0;
+    uint32_t yields = idle ? idle->yield_iterations : 0;
+
+    if (ready(arg)) return 0;
+    if (shmx_now_ns() >= deadline_ns) return -ETIMEDOUT; /* a zero timeout tries exactly once */
+    for (uint32_t i = 0; spins == UINT32_MAX || i < spins; i++) {
+        if (ready(arg)) return 0;
+        shmx_cpu_relax();
+        /* Reading the clock costs ~20 ns: look at it only now and then. */
+        if ((i & 1023u) == 1023u && shmx_now_ns() >= deadline_ns) return -ETIMEDOUT;
+    }
+    for (uint32_t i = 0; i < yields; i++) {
+        if (ready(arg)) return 0;
+        if (shmx_now_ns() >= deadline_ns) return -ETIMEDOUT;
+        sched_yield();
+    }
+    for (;;) {
+        /* Announce, then read seq, then re-check: pairs with the fence in shmx_waitpoint_notify. */
+        atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_seq_cst);
+        uint32_t seq = atomic_load_explicit(&wp->seq, memory_order_seq_cst);
+        if (ready(arg)) {
+            atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+            return 0;
+        }
+        if (shmx_now_ns() >= deadline_ns) {
+            atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+            return -ETIMEDOUT;
+        }
+        int rc = shmx_futex_wait(&wp->seq, seq, deadline_ns);
+        atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+        /* Whatever woke us (a notify, a timeout, a signal, a peer scribbling on seq), the
+         * condition is checked again before anything is believed. */
+        if (ready(arg)) return 0;
+        if (rc == -ETIMEDOUT || shmx_now_ns() >= deadline_ns) return -ETIMEDOUT;
+    }
+}
+
+void shmx_waitpoint_notify(shmx_waitpoint_t *wp) {
+    /* Orders the caller's state change before the waiters load: pairs with the
+     * seq_cst announce in shmx_wait_until. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) != 0) {
+        atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
+        shmx_futex_wake(&wp->seq, INT_MAX);
+    }
+}
+
+void shmx_waitpoint_notify_all(shmx_waitpoint_t *wp) {
+    atomic_fetch_add_explicit(&wp->seq, 1, memory_order_seq_cst);
+    shmx_futex_wake(&wp->seq, INT_MAX);
+}
