@@ -59,7 +59,8 @@ struct shmx_channel {
  * shmx_channel_open_shm - a channel over entry @index of @seg. The caller
  * (host.c) has formatted the rings and made the entry ACTIVE; a guest opens
  * the entry the host named in its welcome. @sock is the bootstrap socket
- * (owned by the channel from now on; -1 for none).
+ * (owned by the channel once this returns 0; on failure the caller keeps it;
+ * -1 for none).
  * Returns 0 and sets *@out, -ENOMEM, -SHMX_ECORRUPT (ring positions invalid).
  */
 int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index, int is_host, int sock,
@@ -67,7 +68,7 @@ int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index
 
 /*
  * shmx_channel_open_uds - a channel whose frames travel over the connected
- * stream socket @sock (owned by the channel from now on), with receive and
+ * stream socket @sock (owned by the channel once this returns 0), with receive and
  * send buffers of 24 + @max_payload bytes.
  */
 int shmx_channel_open_uds(int sock, int is_host, uint32_t max_payload, shmx_channel_t **out);

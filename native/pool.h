@@ -51,7 +51,8 @@ void shmx_pool_init(shmx_pool_t *p, uint8_t *base, const shmx_layout_t *lay, con
  * smallest fitting class first, then larger ones; if all are empty, wait on
  * the pool's wait point until @deadline_ns for any free.
  * Returns 0 and fills @out, -SHMX_ETOOBIG (larger than every class),
- * -SHMX_EWOULDBLOCK (none free by the deadline).
+ * -SHMX_EWOULDBLOCK (none free by the deadline), -SHMX_ECORRUPT (a free list
+ * was found corrupted), -SHMX_EINVAL (@owner is SHMX_OWNER_NONE).
  */
 int shmx_pool_alloc(shmx_pool_t *p, uint32_t size, uint32_t owner, int64_t deadline_ns,
                     const shmx_idle_t *idle, shmx_slot_ref_t *out);
@@ -70,7 +71,9 @@ int shmx_pool_send(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t from, ui
 /*
  * shmx_pool_free - return a slot held by @owner (CLAIMED or SENT) to its free
  * list: generation bumped, state FREE, waiters notified.
- * Returns 0 or -SHMX_EBADSLOT (wrong generation, owner or state; nothing changed).
+ * Returns 0, -SHMX_EBADSLOT (wrong generation, owner or state; nothing changed)
+ * or -SHMX_ECORRUPT (the list head kept changing under a peer's writes: the
+ * slot is FREE but on no list until the host rebuilds the lists).
  */
 int shmx_pool_free(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner);
 

@@ -47,7 +47,8 @@ void shmx_ring_format(shmx_ring_ctl_t *ctl);
 /*
  * shmx_ring_attach - set up a private view of a ring; reads the current shared
  * positions once (both sides start from the published tail/head).
- * @capacity must be a power of two >= 64. Returns 0 or -SHMX_ECORRUPT.
+ * @capacity must be a power of two >= 64 and @data 8-byte aligned, else
+ * -SHMX_EINVAL. Returns 0 or -SHMX_ECORRUPT.
  */
 int shmx_ring_attach(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity);
 
@@ -58,7 +59,8 @@ uint32_t shmx_ring_max_body(const shmx_ring_t *r);
  * Producer: shmx_ring_claim - reserve a record of @body_len bytes and kind
  * @kind without waiting. Sets *@body to the body area (8-byte aligned,
  * contiguous). Returns 0, -SHMX_EWOULDBLOCK (not enough space now),
- * -SHMX_ETOOBIG (can never fit), -SHMX_ESTATE (a claim is open),
+ * -SHMX_ETOOBIG (can never fit), -SHMX_ESTATE (a claim is open), -SHMX_EINVAL
+ * (kind is not INLINE or SLOT),
  * -SHMX_ECLOSED, -SHMX_ECORRUPT (the consumer's head is out of range).
  */
 int shmx_ring_claim(shmx_ring_t *r, uint32_t body_len, uint16_t kind, void **body);
@@ -79,14 +81,17 @@ int shmx_ring_wait_space(shmx_ring_t *r, uint32_t body_len, int64_t deadline_ns,
  * Consumer: shmx_ring_peek - the next unread record, validated, without
  * releasing it (the read position advances; the space stays held).
  * Returns 0, -SHMX_EEMPTY, -SHMX_ECLOSED (closed and nothing left), or
- * -SHMX_ECORRUPT (positions or record fields out of range).
+ * -SHMX_ECORRUPT (positions or record fields out of range; a PAD record is
+ * only valid followed by the record it makes room for, which the producer
+ * publishes in the same commit).
  */
 int shmx_ring_peek(shmx_ring_t *r, shmx_ring_record_t *out);
 
 /*
  * Consumer: release space up to @end (a record's end): stores head with
  * release and wakes a producer waiting for space. @end must lie in
- * (head, read]. Returns 0 or -SHMX_EORDER.
+ * (head, read]; release is cumulative (everything before @end goes too), so
+ * callers that need one-by-one order enforce it. Returns 0 or -SHMX_EORDER.
  */
 int shmx_ring_release(shmx_ring_t *r, uint64_t end);
 

@@ -27,8 +27,8 @@ typedef struct shmx_segment {
  * shmx_segment_create - create, size (fallocate), format and map a segment for
  * @cfg, seal it (memfd), then publish `ready`. @label names the memfd or, in
  * named mode, the file (/dev/shm/shmx-UID-BOOT-LABEL).
- * Returns 0, -SHMX_ECONFIG, -ENOMEM/-ENOSPC (no memory for it), -EEXIST
- * (named file exists), or -errno.
+ * Returns 0, -SHMX_ECONFIG, -SHMX_EINVAL (bad label), -ENOMEM/-ENOSPC (no
+ * memory for it), -EEXIST (named file exists), or -errno.
  */
 int shmx_segment_create(const shmx_config_t *cfg, const char *label, shmx_segment_t *out);
 
@@ -48,7 +48,7 @@ int shmx_segment_attach_path(const char *path, int64_t timeout_ns, shmx_segment_
 int shmx_segment_validate_header(const shmx_segment_header_t *hdr, uint64_t size, shmx_layout_t *layout_out,
                                  shmx_config_t *config_out);
 
-/* Address of channel entry @i (i < max_channels, from the private config). */
+/* Address of channel entry @i, or NULL if i >= max_channels (private config). */
 shmx_channel_ctl_t *shmx_segment_channel(const shmx_segment_t *seg, uint32_t i);
 /* Ring control and data of ring @r (SHMX_RING_HOST_TO_GUEST/GUEST_TO_HOST) of channel @i. */
 shmx_ring_ctl_t *shmx_segment_ring_ctl(const shmx_segment_t *seg, uint32_t i, int r);

@@ -24,6 +24,7 @@ int64_t shmx_deadline(int64_t timeout_ns) {
 
 int shmx_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns) {
     struct timespec abs, *tsp = NULL;
+    if (deadline_ns < 0) return -ETIMEDOUT; /* in the past; the kernel would say EINVAL */
     if (deadline_ns != INT64_MAX) {
         abs.tv_sec = deadline_ns / 1000000000LL;
         abs.tv_nsec = deadline_ns % 1000000000LL;
@@ -61,10 +62,18 @@ int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_
         sched_yield();
     }
     for (;;) {
-        /* Announce, then read seq, then re-check: pairs with the fence in shmx_waitpoint_notify. */
-        atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_seq_cst);
-        uint32_t seq = atomic_load_explicit(&wp->seq, memory_order_seq_cst);
+        /* Announce, fence, then read seq and re-check. The two seq_cst fences (this one and
+         * the one in shmx_waitpoint_notify) make the Dekker pair hold in the C11 model:
+         * either the notifier's load sees our announcement or our ready() sees its state
+         * change. A seq_cst RMW alone does not order the plain or acquire loads inside
+         * ready() after it (it happens to on x86, where the RMW is a full barrier). */
+        atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        /* Acquire: pairs with the release bump in shmx_waitpoint_notify; a bump we see
+         * carries the notifier's state change, which ready() below then sees. */
+        uint32_t seq = atomic_load_explicit(&wp->seq, memory_order_acquire);
         if (ready(arg)) {
+            /* Relaxed: withdrawing only spares notifiers a wake; nothing is published. */
             atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
             return 0;
         }
@@ -73,7 +82,7 @@ int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_
             return -ETIMEDOUT;
         }
         int rc = shmx_futex_wait(&wp->seq, seq, deadline_ns);
-        atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed); /* relaxed: as above */
         /* Whatever woke us (a notify, a timeout, a signal, a peer scribbling on seq), the
          * condition is checked again before anything is believed. */
         if (ready(arg)) return 0;
@@ -83,15 +92,18 @@ int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_
 
 void shmx_waitpoint_notify(shmx_waitpoint_t *wp) {
     /* Orders the caller's state change before the waiters load: pairs with the
-     * seq_cst announce in shmx_wait_until. */
+     * fence after the announce in shmx_wait_until. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) != 0) {
+    if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) != 0) { /* relaxed: ordered by the fence */
+        /* Release: pairs with the waiter's acquire load of seq. */
         atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
         shmx_futex_wake(&wp->seq, INT_MAX);
     }
 }
 
 void shmx_waitpoint_notify_all(shmx_waitpoint_t *wp) {
+    /* Seq_cst (so also release): pairs with the waiter's acquire load of seq; a waiter
+     * that read seq before this bump finds the futex word changed and does not sleep. */
     atomic_fetch_add_explicit(&wp->seq, 1, memory_order_seq_cst);
     shmx_futex_wake(&wp->seq, INT_MAX);
 }

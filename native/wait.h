@@ -2,9 +2,12 @@
  * Waiting without burning a core: spin, yield, then sleep on a shared futex.
  *
  * Protocol (a Dekker pair, see shmx_waitpoint_t in layout.h):
- *   waiter:   waiters++ (seq_cst); s = seq; if (!ready) futex_wait(&seq, s); waiters--
+ *   waiter:   waiters++; fence(seq_cst); s = seq (acquire);
+ *             if (!ready) futex_wait(&seq, s); waiters--
  *   notifier: make the state change (release); fence(seq_cst);
  *             if (waiters) { seq++; futex_wake(&seq, all) }
+ * The two fences pair: they order each side's store before its load of the
+ * other side's word.
  * Either the notifier sees the waiter's announcement, or the waiter sees the
  * state change; a seq bump between the waiter's read and its sleep makes the
  * futex return at once. A busy pair never sees waiters and makes no system

@@ -31,7 +31,7 @@ enum shmx_error {
     SHMX_EEMPTY = 4111,      /* nothing to receive and no time left to wait */
     SHMX_ECLOSED = 4112,     /* the channel was closed by either side */
     /* usage errors */
-    SHMX_EINVAL = 4120,      /* an argument is out of range; the message names which check failed */
+    SHMX_EINVAL = 4120,      /* an argument is out of range (NULL, bad name, unknown kind, ...) */
     SHMX_ESTATE = 4121,      /* call not valid now (commit without claim, claim twice, ...) */
     SHMX_EORDER = 4122,      /* messages must be released in the order they were received */
     SHMX_ECONFIG = 4123,     /* configuration rejected (sizes, counts, alignment) */
@@ -55,7 +55,9 @@ enum shmx_error {
 /*
  * shmx_strerror - explain a code returned by any shmx function.
  * @code: a negative (or positive) shmx or errno code; 0 gives "success".
- * Returns a static, non-empty, NUL-terminated English sentence. Never NULL.
+ * Returns a non-empty, NUL-terminated English sentence, never NULL: static for
+ * shmx codes; for errno and unknown codes a thread-local buffer that the same
+ * thread's next call overwrites.
  */
 const char *shmx_strerror(int code);
 

@@ -3,7 +3,7 @@
  * Normative: DESIGN.md section 4. Every peer, C or JVM, uses these functions.
  *
  *  bytes  field       value
- *  0-3    magic       0x4C415043 ("LAPC")
+ *  0-3    magic       0x4C415043 ("LAPC" read as a number; on the wire: 43 50 41 4C)
  *  4      version     1
  *  5      flags       bit 0 SHMX_FLAG_MORE; other bits must be 0
  *  6-7    type        0 reserved, 1 heartbeat, 2 data, 3 control, 4 response, >=256 application
@@ -63,7 +63,8 @@ uint32_t shmx_crc32(uint32_t crc, const void *data, size_t len);
 
 /*
  * shmx_crc32_implementation - name the CRC-32 implementation chosen at run
- * time: "pclmul" or "table". For benchmarks and diagnostics.
+ * time: "pclmul" (carry-less multiplication, 128-bit or, where the CPU and OS
+ * allow, 512-bit VPCLMULQDQ) or "table". For benchmarks and diagnostics.
  */
 const char *shmx_crc32_implementation(void);
 
@@ -78,6 +79,8 @@ const char *shmx_crc32_implementation(void);
  *  -SHMX_EFLAGS  if @flags has a reserved bit set,
  *  -SHMX_EINVAL  if @dst is NULL or @payload is NULL with len > 0,
  *  -SHMX_ETOOBIG if 24 + len does not fit in an int.
+ * A frame longer than SHMX_FRAME_MAX_PAYLOAD encodes, but only decoders given
+ * a larger limit (shmx_frame_decode_limit) accept it.
  */
 int shmx_frame_encode(void *dst, size_t dst_len, uint16_t type, uint8_t flags, uint64_t id,
                       const void *payload, uint32_t len);
@@ -96,7 +99,9 @@ int shmx_frame_header_encode(void *hdr, uint16_t type, uint8_t flags, uint64_t i
  * @src: the frame bytes; @src_len: bytes available.
  * @out: filled on success; out->payload points into @src.
  * The header is copied out before it is checked, so a concurrent writer can
- * not change a field between its check and its use.
+ * not change a field between its check and its use. The payload is checked
+ * where it lies: if @src is shared memory, a dishonest writer can change it
+ * after the CRC check; copy it first when the writer is not trusted.
  * Returns 0, or one distinct code per rejection:
  *  -SHMX_ESHORT (src_len < 24), -SHMX_EMAGIC, -SHMX_EVERSION, -SHMX_EFLAGS,
  *  -SHMX_ETOOBIG (length above SHMX_FRAME_MAX_PAYLOAD), -SHMX_ETRUNC

@@ -1,0 +1,702 @@
+package io.shmx;
+
+import io.shmx.internal.Native;
+import io.shmx.internal.Regions;
+
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.ReadOnlyBufferException;
+import java.util.Objects;
+
+/**
+ * A two-way message link between a host and one guest: the Java face of a C
+ * {@code shmx_channel_t}. Get one from {@link Host#accept(java.time.Duration)}
+ * or {@link Guest#channel()}.
+ *
+ * <h2>Sending</h2>
+ * Copying: {@link #send(int, byte[], int, int, long)} and
+ * {@link #send(int, ByteBuffer, long)} return the message id (&gt; 0) or a
+ * negative {@link Status} ({@link Status#WOULD_BLOCK}, {@link Status#CLOSED}).
+ * Zero-copy: {@link #claim(int, long)} lends the payload area inside the ring
+ * or a pool slot as a {@link Claim}; write it, then {@link Claim#commit(int)}
+ * or {@link Claim#abort()}.
+ *
+ * <h2>Receiving</h2>
+ * Zero-copy: {@link #receive(Message, long)} points a reusable {@link Message}
+ * at the payload in shared memory; read it, then {@link #release(Message)}.
+ * Several messages may be held at once (shm; a uds channel holds one at a
+ * time); they must be released in the order they were received. {@link #receiveBatch(MessageBatch, long)} takes up to
+ * N messages with one native call. Copying:
+ * {@link #receive(byte[], int, int, MessageInfo, long)} copies the payload out
+ * and verifies the CRC-32 over the copy. A zero-copy view is only as stable as
+ * the sending peer is honest (its CRC was checked when it was received, not
+ * again later); use the copying receive when that matters.
+ *
+ * <h2>Timeouts and waiting</h2>
+ * Timeouts are nanoseconds: 0 tries once, a negative value waits without
+ * limit, a positive value waits at most that long. The native wait spins, then
+ * yields, then sleeps on a shared futex ({@link #setNativeIdle(long, long)}
+ * tunes it); {@link #receive(Message, IdleStrategy, long)} polls with a Java
+ * {@link IdleStrategy} instead.
+ *
+ * <h2>Threads</h2>
+ * At most one thread may send (send, claim, commit, abort) and at most one
+ * thread may receive (receive, batch receive, release) at a time; the two may
+ * be different threads. {@link #shutdown()} may be called from any thread and
+ * wakes both. {@link #close()} (and {@link Host#close()} or
+ * {@link Guest#close()}) must not race with a call in progress on the channel.
+ *
+ * <h2>Allocation</h2>
+ * In steady state send, claim/commit, receive/release and batch receive
+ * allocate nothing: the flyweights, their views and the native structs are
+ * created once and reused. Exceptions (misuse only) and {@link Status#toString}
+ * allocate.
+ *
+ * <pre>{@code
+ * try (Guest guest = Guest.connect("orders", Transport.SHM, Duration.ofSeconds(5))) {
+ *     Channel ch = guest.channel();
+ *     byte[] request = "hello".getBytes(StandardCharsets.US_ASCII);
+ *     long id = ch.send(Channel.TYPE_DATA, request, 0, request.length, 1_000_000_000L);
+ *     Message reply = new Message();
+ *     if (ch.receive(reply, 5_000_000_000L) == Status.OK) {
+ *         try {
+ *             System.out.println("reply to " + reply.id() + ": " + reply.length() + " bytes");
+ *         } finally {
+ *             ch.release(reply);
+ *         }
+ *     }
+ * }
+ * }</pre>
+ */
+public final class Channel implements AutoCloseable {
+    /** Frame type 1: heartbeat. */
+    public static final int TYPE_HEARTBEAT = 1;
+    /** Frame type 2: data. */
+    public static final int TYPE_DATA = 2;
+    /** Frame type 3: control. */
+    public static final int TYPE_CONTROL = 3;
+    /** Frame type 4: response (carries the request's id). */
+    public static final int TYPE_RESPONSE = 4;
+    /** First frame type free for applications (256). */
+    public static final int TYPE_APPLICATION = 256;
+    /** Frame flag bit 0: another fragment of this message follows. */
+    public static final int FLAG_MORE = 1;
+    /** Spin iterations meaning "never sleep" for {@link #setNativeIdle(long, long)} (UINT32_MAX). */
+    public static final long SPIN_FOREVER = 0xFFFF_FFFFL;
+
+    private static final int ESTATE = -4121;
+    private static final int EORDER = -4122;
+    private static final int EFLAGS = -4100;
+    private static final int EINVAL = -4120;
+
+    private final long handle;
+    private final Host host;
+    private final Guest guest;
+    private final Transport transport;
+    private final int maxPayload;
+    private final int index;
+    private volatile boolean closed;
+    private volatile Regions regions;
+    private boolean unlistedMemory; // guarded by this: the C side hands out memory outside its regions
+    private volatile long unlistedViews;
+
+    // sender side (one thread at a time)
+    private final Claim claim = new Claim(this);
+    private int lastClaimStatus;
+    private ByteBuffer sendBuffer;
+    private long sendAddress;
+
+    // receiver side (one thread at a time)
+    private final ByteBuffer copyMeta;
+    private final long copyMetaAddress;
+    private ByteBuffer receiveBuffer;
+    private long receiveAddress;
+
+    Channel(long handle, Host host, Guest guest) {
+        this.handle = handle;
+        this.host = host;
+        this.guest = guest;
+        this.transport = Transport.fromCode(Native.channelTransport(handle));
+        int max = Native.channelMaxPayload(handle);
+        this.maxPayload = max < 0 ? Integer.MAX_VALUE : max;
+        this.index = Native.channelIndex(handle);
+        this.regions = Regions.load(handle);
+        this.copyMeta = Message.allocateStructs(1);
+        this.copyMetaAddress = Native.bufferAddress(copyMeta);
+    }
+
+    // ---- sending ---------------------------------------------------------------
+
+    /**
+     * Copies {@code src[offset, offset + length)} into a new message and
+     * publishes it, with the channel's next sequence number as id.
+     *
+     * @param type         frame type, 0 .. 65535 ({@link #TYPE_DATA}, or 256 and up for applications)
+     * @param src          payload bytes
+     * @param offset       first byte
+     * @param length       number of bytes, at most {@link #maxPayload()}
+     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
+     * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
+     * @throws IllegalArgumentException if length exceeds {@link #maxPayload()} or type is out of range
+     * @throws IllegalStateException    if a claim is open
+     */
+    public long send(int type, byte[] src, int offset, int length, long timeoutNanos) {
+        return send(type, 0, 0L, src, offset, length, timeoutNanos);
+    }
+
+    /**
+     * Copies {@code src[offset, offset + length)} into a new message with the
+     * given header fields and publishes it. The bytes go straight from the
+     * array into the ring or slot (one copy).
+     *
+     * @param type         frame type, 0 .. 65535
+     * @param flags        frame flags: 0 or {@link #FLAG_MORE}
+     * @param id           0 for the channel's next sequence number, or an explicit id (a response carries its
+     *                     request's id)
+     * @param src          payload bytes
+     * @param offset       first byte
+     * @param length       number of bytes, at most {@link #maxPayload()}
+     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
+     * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
+     * @throws IllegalArgumentException if length exceeds {@link #maxPayload()}, or type/flags are out of range
+     * @throws IllegalStateException    if a claim is open
+     */
+    public long send(int type, int flags, long id, byte[] src, int offset, int length, long timeoutNanos) {
+        Objects.checkFromIndexSize(offset, length, src.length);
+        checkSend(type, flags, length);
+        if (closed) {
+            return Status.CLOSED;
+        }
+        long r = Native.channelSendArray(handle, type, flags, id, src, offset, length, timeoutNanos);
+        return r > 0 ? r : sendFailure(r, length);
+    }
+
+    /**
+     * Copies the bytes between {@code src}'s position and limit into a new
+     * message and publishes it. The buffer's position does not change.
+     *
+     * @param type         frame type, 0 .. 65535
+     * @param src          payload: direct, heap or read-only
+     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
+     * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
+     * @throws IllegalArgumentException if the payload exceeds {@link #maxPayload()}
+     * @throws IllegalStateException    if a claim is open
+     */
+    public long send(int type, ByteBuffer src, long timeoutNanos) {
+        return send(type, 0, 0L, src, timeoutNanos);
+    }
+
+    /**
+     * Copies the bytes between {@code src}'s position and limit into a new
+     * message with the given header fields and publishes it. The position does
+     * not change. A direct buffer's address is resolved once and cached while
+     * the same buffer object is sent again (the channel keeps a reference to
+     * the last direct buffer it sent from).
+     *
+     * @param type         frame type, 0 .. 65535
+     * @param flags        frame flags: 0 or {@link #FLAG_MORE}
+     * @param id           0 for the channel's next sequence number, or an explicit id
+     * @param src          payload: direct, heap or read-only
+     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
+     * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
+     * @throws IllegalArgumentException if the payload exceeds {@link #maxPayload()}, or type/flags are out of range
+     * @throws IllegalStateException    if a claim is open
+     */
+    public long send(int type, int flags, long id, ByteBuffer src, long timeoutNanos) {
+        int pos = src.position();
+        int length = src.limit() - pos;
+        if (src.isDirect()) {
+            checkSend(type, flags, length);
+            if (closed) {
+                return Status.CLOSED;
+            }
+            if (src != sendBuffer) {
+                sendAddress = Native.bufferAddress(src);
+                sendBuffer = src;
+            }
+            long r = Native.channelSend(handle, type, flags, id, sendAddress + pos, length, timeoutNanos);
+            Reference.reachabilityFence(src);
+            return r > 0 ? r : sendFailure(r, length);
+        }
+        if (src.hasArray()) {
+            return send(type, flags, id, src.array(), src.arrayOffset() + pos, length, timeoutNanos);
+        }
+        // read-only heap buffer: copy through a claim
+        checkSend(type, flags, length);
+        Claim c = claim(length, timeoutNanos);
+        if (c == null) {
+            return lastClaimStatus;
+        }
+        c.window.view.put(c.window.offset, src, pos, length);
+        return c.commit(type, flags, id);
+    }
+
+    private void checkSend(int type, int flags, int length) {
+        if ((type & ~0xFFFF) != 0) {
+            throw new IllegalArgumentException("frame type must be in 0 .. 65535: " + type);
+        }
+        if ((flags & ~FLAG_MORE) != 0) {
+            throw new IllegalArgumentException("unknown frame flags: 0x" + Integer.toHexString(flags));
+        }
+        if (length > maxPayload) {
+            throw tooBig(length);
+        }
+    }
+
+    private IllegalArgumentException tooBig(int length) {
+        return new IllegalArgumentException("payload of " + length + " bytes exceeds this channel's maximum of "
+                + maxPayload + " bytes (ShmxConfig.maxPayload)");
+    }
+
+    private long sendFailure(long r, int length) {
+        if (r == ESTATE) {
+            throw new IllegalStateException("a claim is open on this channel: commit or abort it before sending");
+        }
+        if (r == Status.TOO_BIG) {
+            throw tooBig(length);
+        }
+        if (r == EFLAGS || r == EINVAL) {
+            throw new IllegalArgumentException("send rejected: " + Status.toString(r));
+        }
+        return r;
+    }
+
+    /**
+     * Reserves room for a {@code length}-byte payload and lends it, zero-copy,
+     * as this channel's reusable {@link Claim}: write the payload, then
+     * {@link Claim#commit(int)} or {@link Claim#abort()}. Small payloads are a
+     * region of the ring itself, larger ones a pool slot.
+     *
+     * <pre>{@code
+     * Claim c = ch.claim(16, 1_000_000L);
+     * if (c != null) {
+     *     c.putLong(0, System.nanoTime()).putLong(8, 42L);
+     *     long id = c.commit(Channel.TYPE_DATA);
+     * } else if (ch.lastClaimStatus() == Status.CLOSED) { ... }
+     * }</pre>
+     *
+     * @param length       payload bytes, 0 .. {@link #maxPayload()}
+     * @param timeoutNanos how long to wait for ring space or a free slot: 0 once, &lt; 0 without limit
+     * @return the open claim, or null when no room came within the timeout or the channel is closed
+     *         ({@link #lastClaimStatus()} says which)
+     * @throws IllegalArgumentException if length is negative or exceeds {@link #maxPayload()}
+     * @throws IllegalStateException    if a claim is already open
+     */
+    public Claim claim(int length, long timeoutNanos) {
+        if (length < 0) {
+            throw new IllegalArgumentException("negative claim length " + length);
+        }
+        if (length > maxPayload) {
+            throw new IllegalArgumentException("claim of " + length + " bytes exceeds this channel's maximum payload of "
+                    + maxPayload + " bytes (ShmxConfig.maxPayload)");
+        }
+        if (claim.open) {
+            throw new IllegalStateException("a claim is already open on this channel: commit or abort it first");
+        }
+        if (closed) {
+            lastClaimStatus = Status.CLOSED;
+            return null;
+        }
+        long a = Native.channelClaim(handle, length, timeoutNanos);
+        if (a < 0) {
+            lastClaimStatus = (int) sendFailure(a, length);
+            return null;
+        }
+        lastClaimStatus = Status.OK;
+        claim.open(a, length);
+        return claim;
+    }
+
+    /** @return the outcome of the last {@link #claim(int, long)}: OK, WOULD_BLOCK or CLOSED */
+    public int lastClaimStatus() {
+        return lastClaimStatus;
+    }
+
+    long commitClaim(int type, int flags, long id) {
+        if ((type & ~0xFFFF) != 0) {
+            throw new IllegalArgumentException("frame type must be in 0 .. 65535: " + type);
+        }
+        if ((flags & ~FLAG_MORE) != 0) {
+            throw new IllegalArgumentException("unknown frame flags: 0x" + Integer.toHexString(flags));
+        }
+        if (closed) {
+            return Status.CLOSED;
+        }
+        long r = Native.channelCommit(handle, type, flags, id);
+        if (r == ESTATE) {
+            throw new IllegalStateException("commit without an open claim");
+        }
+        if (r == EFLAGS) {
+            throw new IllegalArgumentException("commit rejected: " + Status.toString(r));
+        }
+        return r;
+    }
+
+    int abortClaim() {
+        if (closed) {
+            return Status.CLOSED;
+        }
+        int r = Native.channelAbort(handle);
+        if (r == ESTATE) {
+            throw new IllegalStateException("abort without an open claim");
+        }
+        return r;
+    }
+
+    // ---- receiving -------------------------------------------------------------
+
+    /**
+     * Takes the next message, zero-copy: on {@link Status#OK}, {@code message}
+     * describes it and its {@link Message#buffer()} views the payload in
+     * shared memory until {@link #release(Message)}.
+     *
+     * @param message      a flyweight not currently holding a message
+     * @param timeoutNanos how long to wait: 0 once, &lt; 0 without limit
+     * @return {@link Status#OK}, {@link Status#EMPTY}, {@link Status#CLOSED} (closed and drained),
+     *         {@link Status#HOST_GONE}, {@link Status#CRC_MISMATCH} or another decode code (that message was
+     *         dropped), {@link Status#CORRUPT} (the peer broke the protocol)
+     * @throws IllegalStateException if {@code message} still holds an unreleased message, or a uds channel
+     *                               already holds another message (uds holds one at a time)
+     */
+    public int receive(Message message, long timeoutNanos) {
+        if (message.held) {
+            throw new IllegalStateException("this Message still holds message " + message.id
+                    + ": release it before receiving into it again");
+        }
+        if (closed) {
+            return Status.CLOSED;
+        }
+        int rc = Native.channelReceive(handle, message.metaAddress, timeoutNanos);
+        if (rc == 0) {
+            message.decode(this);
+        } else if (rc == ESTATE) {
+            throw holdsOne();
+        }
+        return rc;
+    }
+
+    /**
+     * Like {@link #receive(Message, long)}, but polls without waiting in C and
+     * spends the time between polls with {@code idle} (busy spin, yield,
+     * back-off) until a message comes or the timeout passes.
+     *
+     * @param message      a flyweight not currently holding a message
+     * @param idle         how to wait between polls (reset before the first poll)
+     * @param timeoutNanos how long to wait: 0 once, &lt; 0 without limit
+     * @return as {@link #receive(Message, long)}
+     */
+    public int receive(Message message, IdleStrategy idle, long timeoutNanos) {
+        idle.reset();
+        long start = timeoutNanos > 0 ? System.nanoTime() : 0L;
+        for (;;) {
+            int rc = receive(message, 0L);
+            if (rc != Status.EMPTY || timeoutNanos == 0) {
+                return rc;
+            }
+            if (timeoutNanos > 0 && System.nanoTime() - start >= timeoutNanos) {
+                return Status.EMPTY;
+            }
+            idle.idle(0);
+        }
+    }
+
+    private IllegalStateException holdsOne() {
+        return new IllegalStateException("this " + transport + " channel holds one received message at a time:"
+                + " release the held message before receiving another");
+    }
+
+    /**
+     * Gives back a received message: its ring space and pool slot return at
+     * once and its view becomes invalid. Messages must be released in the
+     * order they were received.
+     *
+     * @param message a message received from this channel and not yet released
+     * @return {@link Status#OK}, {@link Status#BAD_SLOT} (its slot was reclaimed meanwhile) or
+     *         {@link Status#CLOSED} (the channel was closed; nothing to give back)
+     * @throws IllegalStateException if the message is not held from this channel, or is not the oldest held
+     */
+    public int release(Message message) {
+        if (!message.held || message.channel != this) {
+            throw new IllegalStateException(message.held ? "the message was received from another channel"
+                    : "the message is not held (never received, or already released)");
+        }
+        if (closed) {
+            message.released();
+            return Status.CLOSED;
+        }
+        int rc = Native.channelRelease(handle, message.metaAddress);
+        if (rc == EORDER) {
+            throw new IllegalStateException("messages must be released in the order they were received: message "
+                    + message.id + " is not the oldest one held");
+        }
+        message.released();
+        return rc;
+    }
+
+    /**
+     * Receives up to {@link MessageBatch#capacity()} messages with one native
+     * call, waiting (within the timeout) only for the first. Each must be
+     * released, in order: {@link #releaseAll(MessageBatch)} does that.
+     *
+     * <pre>{@code
+     * MessageBatch batch = new MessageBatch(32);
+     * int n = ch.receiveBatch(batch, 1_000_000L);
+     * for (int i = 0; i < n; i++) {
+     *     Message m = batch.get(i);
+     *     handle(m.type(), m.buffer());
+     * }
+     * if (n > 0) ch.releaseAll(batch);
+     * }</pre>
+     *
+     * @param batch        a batch holding no unreleased message
+     * @param timeoutNanos how long to wait for the first message: 0 once, &lt; 0 without limit
+     * @return the number received (&ge; 1) or the codes of {@link #receive(Message, long)}
+     * @throws IllegalStateException if the batch still holds unreleased messages
+     */
+    public int receiveBatch(MessageBatch batch, long timeoutNanos) {
+        if (batch.holdsAny()) {
+            throw new IllegalStateException("the batch still holds unreleased messages: release them first");
+        }
+        batch.count = 0;
+        if (closed) {
+            return Status.CLOSED;
+        }
+        int n = Native.channelReceiveBatch(handle, batch.address, batch.capacity(), timeoutNanos);
+        if (n == ESTATE) {
+            throw holdsOne();
+        }
+        if (n > 0) {
+            batch.count = n;
+            Message[] ms = batch.messages;
+            for (int i = 0; i < n; i++) {
+                ms[i].decode(this);
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Releases every message of {@code batch} still held, oldest first.
+     *
+     * @param batch a batch filled by {@link #receiveBatch(MessageBatch, long)} on this channel
+     * @return {@link Status#OK} or the first non-OK status of {@link #release(Message)}
+     */
+    public int releaseAll(MessageBatch batch) {
+        int result = Status.OK;
+        Message[] ms = batch.messages;
+        for (int i = 0, n = batch.count; i < n; i++) {
+            if (ms[i].held) {
+                int rc = release(ms[i]);
+                if (rc != Status.OK && result == Status.OK) {
+                    result = rc;
+                }
+            }
+        }
+        return result;
+    }
+
+    /**
+     * Copies the next message into {@code dst[offset, offset + capacity)},
+     * verifies the CRC-32 over the copy, and releases it. The array is pinned
+     * only while a message that is already there is copied; the wait happens
+     * unpinned.
+     *
+     * @param dst          destination array
+     * @param offset       where to write
+     * @param capacity     room available
+     * @param info         receives type, flags, id and length; may be null
+     * @param timeoutNanos how long to wait: 0 once, &lt; 0 without limit
+     * @return the payload length (&ge; 0), {@link Status#BUFFER_TOO_SMALL} (nothing consumed;
+     *         {@code info.length()} tells the room needed), or the codes of {@link #receive(Message, long)}
+     */
+    public int receive(byte[] dst, int offset, int capacity, MessageInfo info, long timeoutNanos) {
+        Objects.checkFromIndexSize(offset, capacity, dst.length);
+        if (closed) {
+            return Status.CLOSED;
+        }
+        long r = Native.channelReceiveCopyArray(handle, dst, offset, capacity, copyMetaAddress, timeoutNanos);
+        if (info != null && (r >= 0 || r == Status.BUFFER_TOO_SMALL)) {
+            info.set(copyMeta);
+        }
+        return (int) r;
+    }
+
+    /**
+     * Copies the next message into {@code dst} at its position (advancing the
+     * position by the payload length), verifies the CRC-32 over the copy, and
+     * releases it.
+     *
+     * @param dst          writable destination, direct or heap
+     * @param info         receives type, flags, id and length; may be null
+     * @param timeoutNanos how long to wait: 0 once, &lt; 0 without limit
+     * @return as {@link #receive(byte[], int, int, MessageInfo, long)}
+     * @throws ReadOnlyBufferException if {@code dst} is read-only
+     */
+    public int receive(ByteBuffer dst, MessageInfo info, long timeoutNanos) {
+        if (dst.isReadOnly()) {
+            throw new ReadOnlyBufferException();
+        }
+        int pos = dst.position();
+        int room = dst.limit() - pos;
+        int r;
+        if (dst.isDirect()) {
+            if (closed) {
+                return Status.CLOSED;
+            }
+            if (dst != receiveBuffer) {
+                receiveAddress = Native.bufferAddress(dst);
+                receiveBuffer = dst;
+            }
+            r = (int) Native.channelReceiveCopy(handle, receiveAddress + pos, room, copyMetaAddress, timeoutNanos);
+            Reference.reachabilityFence(dst);
+            if (info != null && (r >= 0 || r == Status.BUFFER_TOO_SMALL)) {
+                info.set(copyMeta);
+            }
+        } else {
+            r = receive(dst.array(), dst.arrayOffset() + pos, room, info, timeoutNanos);
+        }
+        if (r > 0) {
+            dst.position(pos + r);
+        }
+        return r;
+    }
+
+    // ---- state -----------------------------------------------------------------
+
+    /** @return the transport this channel runs over */
+    public Transport transport() {
+        return transport;
+    }
+
+    /** @return the largest payload this channel accepts */
+    public int maxPayload() {
+        return maxPayload;
+    }
+
+    /** @return the channel's entry number in its segment (0 for uds) */
+    public int index() {
+        return index;
+    }
+
+    /**
+     * @return true while the other side's bootstrap socket is open; false once it hung up (closed or died), or
+     *         when this channel is closed
+     */
+    public boolean peerAlive() {
+        return !closed && Native.channelPeerAlive(handle) > 0;
+    }
+
+    /**
+     * Sets how the native waits of this channel spend their time: busy polls,
+     * then {@code sched_yield()} polls, then a futex sleep.
+     *
+     * @param spinIterations  busy polls, 0 .. 2^32-1; {@link #SPIN_FOREVER} never sleeps (busy-spin)
+     * @param yieldIterations yield polls, 0 .. 2^32-1
+     */
+    public void setNativeIdle(long spinIterations, long yieldIterations) {
+        if (spinIterations < 0 || spinIterations > 0xFFFF_FFFFL || yieldIterations < 0
+                || yieldIterations > 0xFFFF_FFFFL) {
+            throw new IllegalArgumentException("iterations must be in 0 .. 4294967295");
+        }
+        if (!closed) {
+            Native.channelSetIdle(handle, (int) spinIterations, (int) yieldIterations);
+        }
+    }
+
+    /** @return true once {@link #close()} ran (or its host or guest was closed) */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /**
+     * Closes both directions without freeing anything: every waiter on either
+     * side wakes, later sends return {@link Status#CLOSED}, messages already
+     * published can still be received. Safe to call from any thread, also
+     * while another thread waits in this channel. Idempotent.
+     */
+    public void shutdown() {
+        synchronized (lock()) {
+            if (!closed) {
+                Native.channelClose(handle);
+            }
+        }
+    }
+
+    /**
+     * Closes the channel and gives up its handle. On the host side the
+     * channel entry returns to the host for another guest and the slots the
+     * guest held are reclaimed; on the guest side the channel is shut down and
+     * freed with its {@link Guest}. Afterwards every method returns
+     * {@link Status#CLOSED}. Idempotent; must not race with a call in progress
+     * on this channel (use {@link #shutdown()} to wake such a call first).
+     */
+    @Override
+    public void close() {
+        synchronized (lock()) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            claim.open = false;
+            if (host != null) {
+                host.forget(this);
+                Native.channelFree(handle);
+            } else {
+                Native.channelClose(handle);
+            }
+        }
+    }
+
+    /** Called by the owning Host or Guest, which frees the handle itself. */
+    void markClosedByOwner() {
+        closed = true;
+        claim.open = false;
+    }
+
+    private Object lock() {
+        return host != null ? host : guest;
+    }
+
+    long handle() {
+        return handle;
+    }
+
+    // ---- regions ---------------------------------------------------------------
+
+    Regions regions() {
+        return regions;
+    }
+
+    /** An address fell outside the snapshot {@code seen}: list the regions again once. */
+    synchronized Regions regionsMissed(Regions seen, long address, int length) {
+        Regions current = regions;
+        if (current != seen || unlistedMemory || closed) {
+            return current;
+        }
+        Regions fresh = Regions.load(handle);
+        if (fresh.sameAreas(current)) {
+            unlistedMemory = true; // the library hands out memory it does not list: wrap per message from now on
+            return current;
+        }
+        regions = fresh;
+        return fresh;
+    }
+
+    /** Fallback for memory outside every listed region: one direct buffer per message (allocates). */
+    ByteBuffer wrapUnlisted(long address, int length) {
+        unlistedViews++;
+        return Native.wrapAddress(address, length).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** @return how many payload views needed the allocating fallback (0 when all memory is listed) */
+    public long unlistedViews() {
+        return unlistedViews;
+    }
+
+    @Override
+    public String toString() {
+        return "Channel{" + (host != null ? "host " + host.name() : "guest " + guest.name()) + ", index=" + index
+                + ", transport=" + transport + ", maxPayload=" + maxPayload + (closed ? ", closed" : "") + "}";
+    }
+}

@@ -1,0 +1,390 @@
+package io.shmx.internal;
+
+import java.nio.ByteBuffer;
+
+/**
+ * The native methods of libshmx, registered by {@code JNI_OnLoad} in
+ * {@code native/jni/shmx_jni.c} with {@code RegisterNatives}. Internal: use the
+ * {@code io.shmx} API instead. Call {@link NativeLoader#ensureLoaded()} before
+ * any method here.
+ *
+ * <p>Conventions: handles and addresses are {@code long}s (always &gt; 0 when
+ * valid); codes are negative ({@code -errno} or {@code -SHMX_E...}, see
+ * {@code include/shmx/errors.h}). The channel methods are the hot path: they
+ * never throw and return the C library's codes unchanged; the host, guest and
+ * socket-path methods are cold and throw the typed exceptions built by
+ * {@link Errors#newException(int, String, String)}.
+ */
+public final class Native {
+    private Native() {
+    }
+
+    // ---- without an object -------------------------------------------------
+
+    /**
+     * The version of the C headers the library was built with.
+     *
+     * @return (major &lt;&lt; 16) | (minor &lt;&lt; 8) | patch of the C headers the library was built with
+     */
+    public static native int nativeVersion();
+
+    /**
+     * shmx_strerror.
+     *
+     * @param code a code (negative)
+     * @return shmx_strerror(code)
+     */
+    public static native String strerror(int code);
+
+    /**
+     * shmx_crc32_implementation.
+     *
+     * @return "pclmul" or "table"
+     */
+    public static native String crc32Implementation();
+
+    /**
+     * shmx_crc32 over {@code array[off, off + len)}; bounds checked by the caller.
+     *
+     * @param crc CRC so far (0 to start)
+     * @param array Java array
+     * @param off first array index
+     * @param len length in bytes
+     * @return the result of the C function
+     */
+    public static native int crc32Array(int crc, byte[] array, int off, int len);
+
+    /**
+     * shmx_crc32 over native memory.
+     *
+     * @param crc CRC so far (0 to start)
+     * @param address native address
+     * @param len length in bytes
+     * @return the result of the C function
+     */
+    public static native int crc32Address(int crc, long address, long len);
+
+    /**
+     * The base address of a direct buffer (GetDirectBufferAddress); cold path.
+     *
+     * @param buffer a direct buffer
+     * @return the base address of a direct buffer, or 0 if it is not direct (cold path)
+     */
+    public static native long bufferAddress(ByteBuffer buffer);
+
+    /**
+     * Wraps native memory as a direct ByteBuffer (NewDirectByteBuffer); cold fallback.
+     *
+     * @param address native address
+     * @param len length in bytes
+     * @return a direct ByteBuffer over {@code len} bytes at {@code address} (cold fallback)
+     */
+    public static native ByteBuffer wrapAddress(long address, int len);
+
+    /**
+     * Fills {@code config} (ConfigLayout) with shmx_config_default().
+     *
+     * @param config ConfigLayout array
+     */
+    public static native void configDefault(int[] config);
+
+    /**
+     * shmx_config_validate.
+     *
+     * @param config ConfigLayout array
+     * @return shmx_config_validate: 0 or -SHMX_ECONFIG
+     */
+    public static native int configValidate(int[] config);
+
+    /**
+     * shmx_config_problem.
+     *
+     * @param config ConfigLayout array
+     * @return shmx_config_problem: "" when valid
+     */
+    public static native String configProblem(int[] config);
+
+    /**
+     * shmx_config_segment_bytes.
+     *
+     * @param config ConfigLayout array
+     * @return shmx_config_segment_bytes, 0 when invalid
+     */
+    public static native long configSegmentBytes(int[] config);
+
+    /**
+     * shmx_socket_path; throws on a bad name.
+     *
+     * @param name host name
+     * @return the socket path of host {@code name}; throws on a bad name
+     */
+    public static native String socketPath(String name);
+
+    // ---- hosts and guests (cold, throwing) -----------------------------------
+
+    /**
+     * shmx_host_create; throws the typed exception on failure.
+     *
+     * @param name host name
+     * @param config ConfigLayout array
+     * @return a shmx_host_t handle; throws the typed exception on failure
+     */
+    public static native long hostCreate(String name, int[] config);
+
+    /**
+     * shmx_host_accept; throws the typed exception on failures other than a timeout.
+     *
+     * @param host host handle
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return a channel handle, 0 on timeout; throws on other failures
+     */
+    public static native long hostAccept(long host, long timeoutNanos);
+
+    /**
+     * shmx_host_socket_path.
+     *
+     * @param host host handle
+     * @return shmx_host_socket_path
+     */
+    public static native String hostSocketPath(long host);
+
+    /**
+     * shmx_host_mapped_bytes.
+     *
+     * @param host host handle
+     * @return shmx_host_mapped_bytes
+     */
+    public static native long hostMappedBytes(long host);
+
+    /**
+     * Copies shmx_host_config into {@code config}.
+     *
+     * @param host host handle
+     * @param config ConfigLayout array
+     */
+    public static native void hostConfig(long host, int[] config);
+
+    /**
+     * shmx_host_destroy.
+     *
+     * @param host host handle
+     */
+    public static native void hostDestroy(long host);
+
+    /**
+     * shmx_guest_connect; throws the typed exception on failure.
+     *
+     * @param name host name
+     * @param transport SHMX_TRANSPORT_SHM or SHMX_TRANSPORT_UDS
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return a shmx_guest_t handle; throws the typed exception on failure
+     */
+    public static native long guestConnect(String name, int transport, long timeoutNanos);
+
+    /**
+     * shmx_guest_channel.
+     *
+     * @param guest guest handle
+     * @return the guest's channel handle
+     */
+    public static native long guestChannel(long guest);
+
+    /**
+     * shmx_guest_mapped_bytes.
+     *
+     * @param guest guest handle
+     * @return shmx_guest_mapped_bytes
+     */
+    public static native long guestMappedBytes(long guest);
+
+    /**
+     * shmx_guest_close.
+     *
+     * @param guest guest handle
+     */
+    public static native void guestClose(long guest);
+
+    // ---- channels (hot, never throwing) ---------------------------------------
+
+    /**
+     * shmx_channel_send from native memory.
+     *
+     * @param ch           channel handle
+     * @param type         frame type
+     * @param flags        frame flags
+     * @param id           message id, 0 for the next sequence number
+     * @param address      payload address
+     * @param len          payload length
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return the id (&gt; 0) or -code
+     */
+    public static native long channelSend(long ch, int type, int flags, long id, long address, int len,
+                                          long timeoutNanos);
+
+    /**
+     * Claim, GetByteArrayRegion into the claim, commit.
+     *
+     * @param ch           channel handle
+     * @param type         frame type
+     * @param flags        frame flags
+     * @param id           message id, 0 for the next sequence number
+     * @param array        payload array
+     * @param off          first payload byte
+     * @param len          payload length
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return the id (&gt; 0) or -code
+     */
+    public static native long channelSendArray(long ch, int type, int flags, long id, byte[] array, int off,
+                                               int len, long timeoutNanos);
+
+    /**
+     * shmx_channel_claim: payload address &gt; 0 (1 for an empty claim without address) or -code.
+     *
+     * @param ch channel handle
+     * @param len length in bytes
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return the result of the C function
+     */
+    public static native long channelClaim(long ch, int len, long timeoutNanos);
+
+    /**
+     * shmx_channel_commit: id &gt; 0 or -code.
+     *
+     * @param ch channel handle
+     * @param type frame type
+     * @param flags frame flags
+     * @param id message id, 0 for the next sequence number
+     * @return the result of the C function
+     */
+    public static native long channelCommit(long ch, int type, int flags, long id);
+
+    /**
+     * shmx_channel_abort: 0 or -code.
+     *
+     * @param ch channel handle
+     * @return the result of the C function
+     */
+    public static native int channelAbort(long ch);
+
+    /**
+     * shmx_channel_receive into the shmx_message_t at {@code messageAddress}: 0 or -code.
+     *
+     * @param ch channel handle
+     * @param messageAddress address of a shmx_message_t
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return the result of the C function
+     */
+    public static native int channelReceive(long ch, long messageAddress, long timeoutNanos);
+
+    /**
+     * shmx_channel_receive_batch into {@code max} structs at {@code messagesAddress}: count or -code.
+     *
+     * @param ch channel handle
+     * @param messagesAddress address of the first of max shmx_message_t
+     * @param max number of structs
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return the result of the C function
+     */
+    public static native int channelReceiveBatch(long ch, long messagesAddress, int max, long timeoutNanos);
+
+    /**
+     * shmx_channel_release of the struct at {@code messageAddress}: 0 or -code.
+     *
+     * @param ch channel handle
+     * @param messageAddress address of a shmx_message_t
+     * @return the result of the C function
+     */
+    public static native int channelRelease(long ch, long messageAddress);
+
+    /**
+     * shmx_channel_receive_copy into native memory.
+     *
+     * @param ch           channel handle
+     * @param dstAddress   destination address
+     * @param capacity     room at the destination
+     * @param metaAddress  address of a shmx_message_t for the header fields
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return the payload length or -code
+     */
+    public static native long channelReceiveCopy(long ch, long dstAddress, long capacity, long metaAddress,
+                                                 long timeoutNanos);
+
+    /**
+     * shmx_channel_receive_copy into {@code array[off, off + capacity)}; waits unpinned.
+     *
+     * @param ch           channel handle
+     * @param array        destination array
+     * @param off          first destination index
+     * @param capacity     room at the destination
+     * @param metaAddress  address of a shmx_message_t for the header fields
+     * @param timeoutNanos timeout: 0 once, negative without limit
+     * @return the payload length or -code
+     */
+    public static native long channelReceiveCopyArray(long ch, byte[] array, int off, int capacity,
+                                                      long metaAddress, long timeoutNanos);
+
+    /**
+     * shmx_channel_close: 0.
+     *
+     * @param ch channel handle
+     * @return the result of the C function
+     */
+    public static native int channelClose(long ch);
+
+    /**
+     * shmx_channel_free.
+     *
+     * @param ch channel handle
+     */
+    public static native void channelFree(long ch);
+
+    /**
+     * shmx_channel_transport.
+     *
+     * @param ch channel handle
+     * @return SHMX_TRANSPORT_SHM (1) or SHMX_TRANSPORT_UDS (2)
+     */
+    public static native int channelTransport(long ch);
+
+    /**
+     * shmx_channel_max_payload.
+     *
+     * @param ch channel handle
+     * @return shmx_channel_max_payload as an unsigned int
+     */
+    public static native int channelMaxPayload(long ch);
+
+    /**
+     * shmx_channel_index.
+     *
+     * @param ch channel handle
+     * @return shmx_channel_index
+     */
+    public static native int channelIndex(long ch);
+
+    /**
+     * shmx_channel_peer_alive.
+     *
+     * @param ch channel handle
+     * @return 1 alive, 0 gone, or -code
+     */
+    public static native int channelPeerAlive(long ch);
+
+    /**
+     * shmx_channel_set_idle (unsigned iterations).
+     *
+     * @param ch channel handle
+     * @param spinIterations busy polls (unsigned)
+     * @param yieldIterations yield polls (unsigned)
+     */
+    public static native void channelSetIdle(long ch, int spinIterations, int yieldIterations);
+
+    /**
+     * shmx_channel_region, wrapped once as a direct ByteBuffer; cold path.
+     *
+     * @param ch channel handle
+     * @param i region number
+     * @return region {@code i} as a direct ByteBuffer, or null past the last (cold path)
+     */
+    public static native ByteBuffer channelRegion(long ch, int i);
+}

@@ -1,0 +1,253 @@
+package io.shmx.tools;
+
+import io.shmx.Channel;
+import io.shmx.ConnectionRefusedException;
+import io.shmx.Guest;
+import io.shmx.Message;
+import io.shmx.NoHostException;
+import io.shmx.ShmxException;
+import io.shmx.Status;
+import io.shmx.Transport;
+
+import java.nio.ByteBuffer;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code shmx ping --name NAME [--transport shm|uds] [--size BYTES] [--count N]
+ * [--warmup N] [--throughput] [--timeout-ms T]}: the guest side of the
+ * ping-pong protocol.
+ *
+ * <p>Payload byte k of the message with id {@code id} is
+ * {@code (byte) (k * 7 + id * 13)}; ids are the channel's sequence numbers
+ * 1, 2, 3, ... Latency mode sends type 2, waits for the type-4 echo with the
+ * same id (5 s), checks it byte for byte, and prints
+ * {@code rtt_ns p50=... p90=... p99=... p999=... max=... count=...}.
+ * Throughput mode sends {@code count} type-256 messages, then one type 257,
+ * checks the count and byte total in the reply, and prints
+ * {@code throughput msgs_per_s=... mbytes_per_s=... count=... size=...}.
+ * Exit codes: 0, 1 (wrong or missing echo), 2 (usage), 3 (could not connect).
+ */
+final class Ping {
+    private static final long REPLY_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final long SEND_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final long SINK_END_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(60);
+
+    static final String USAGE = "usage: shmx ping --name NAME [--transport shm|uds] [--size BYTES] [--count N]"
+            + " [--warmup N] [--throughput] [--timeout-ms T] [--spin N]";
+
+    private Ping() {
+    }
+
+    /** Thrown for a wrong or missing echo (exit status 1) or a host that went away (exit status 3). */
+    private static final class Failure extends Exception {
+        private static final long serialVersionUID = 1L;
+        final int exitCode;
+
+        Failure(String message) {
+            this(message, Main.EXIT_FAILURE);
+        }
+
+        Failure(String message, int exitCode) {
+            super(message);
+            this.exitCode = exitCode;
+        }
+
+        /** A failed send or receive: the host is gone (exit 3), or something else broke (exit 1). */
+        static Failure io(String what, long id, long status) {
+            if (status == Status.CLOSED || status == Status.HOST_GONE) {
+                return new Failure("the host is gone (" + what + ", message " + id + "): " + Status.toString(status),
+                        Main.EXIT_CONNECT);
+            }
+            if (status == Status.EMPTY) {
+                return new Failure("no reply to message " + id + " within 5 s");
+            }
+            return new Failure(what + " failed at message " + id + ": " + Status.toString(status));
+        }
+    }
+
+    static int run(String[] argv) {
+        String name;
+        Transport transport;
+        int size;
+        int count;
+        int warmup;
+        boolean throughput;
+        long timeoutMs;
+        long spin;
+        try {
+            Args a = Args.parse(argv, Set.of("name", "transport", "size", "count", "warmup", "timeout-ms",
+                    "spin"), Set.of("throughput", "help"));
+            if (a.flag("help")) {
+                System.out.println(USAGE);
+                return Main.EXIT_OK;
+            }
+            name = a.required("name");
+            String t = a.string("transport", "shm");
+            if (!t.equals("shm") && !t.equals("uds")) {
+                throw new Args.UsageException("--transport must be shm or uds: '" + t + "'");
+            }
+            transport = Transport.parse(t);
+            size = (int) a.number("size", 64, 0, Integer.MAX_VALUE - 64);
+            count = (int) a.number("count", 100_000, 1, Integer.MAX_VALUE - 64);
+            warmup = (int) a.number("warmup", 1000, 0, Integer.MAX_VALUE - 64);
+            throughput = a.flag("throughput");
+            timeoutMs = a.number("timeout-ms", 10_000, 0, 86_400_000);
+            spin = a.number("spin", -1, 0, 0xFFFF_FFFFL);
+        } catch (Args.UsageException e) {
+            System.err.println("ping: " + e.getMessage());
+            System.err.println(USAGE);
+            return Main.EXIT_USAGE;
+        }
+
+        Guest guest;
+        try {
+            guest = Guest.connect(name, transport, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        } catch (IllegalArgumentException e) {
+            System.err.println("ping: " + e.getMessage());
+            return Main.EXIT_USAGE;
+        } catch (NoHostException e) {
+            System.err.println("ping: no host named " + name + " within " + timeoutMs + " ms: " + e.getMessage());
+            return Main.EXIT_CONNECT;
+        } catch (ConnectionRefusedException e) {
+            System.err.println("ping: host " + name + " refused the connection: " + e.getMessage());
+            return Main.EXIT_CONNECT;
+        } catch (ShmxException e) {
+            System.err.println("ping: cannot connect to " + name + ": " + e.getMessage());
+            return Main.EXIT_CONNECT;
+        }
+        try {
+            Channel ch = guest.channel();
+            if (size > ch.maxPayload()) {
+                System.err.println("ping: --size " + size + " exceeds the channel's maximum payload of "
+                        + ch.maxPayload() + " bytes");
+                return Main.EXIT_USAGE;
+            }
+            if (spin >= 0) {
+                ch.setNativeIdle(spin, 50);
+            }
+            String line = throughput ? throughput(ch, size, count) : latency(ch, size, count, warmup);
+            System.out.println(line);
+            return Main.EXIT_OK;
+        } catch (Failure e) {
+            System.err.println("ping: " + e.getMessage());
+            return e.exitCode;
+        } finally {
+            guest.close();
+        }
+    }
+
+    /** Payload byte k of message {@code id}: (k * 7 + id * 13) mod 256. */
+    static void fill(byte[] payload, byte[] base, int size, long id) {
+        byte add = (byte) (id * 13);
+        for (int k = 0; k < size; k++) {
+            payload[k] = (byte) (base[k] + add);
+        }
+    }
+
+    static byte[] base(int size) {
+        byte[] b = new byte[size];
+        for (int k = 0; k < size; k++) {
+            b[k] = (byte) (k * 7);
+        }
+        return b;
+    }
+
+    private static String latency(Channel ch, int size, int count, int warmup) throws Failure {
+        byte[] base = base(size);
+        byte[] payload = new byte[size];
+        ByteBuffer expected = ByteBuffer.wrap(payload);
+        long[] samples = new long[count];
+        Message reply = new Message();
+        long nextId = 1;
+        int total = warmup + count;
+        for (int i = 0; i < total; i++, nextId++) {
+            fill(payload, base, size, nextId);
+            long t0 = System.nanoTime();
+            long id = ch.send(Channel.TYPE_DATA, payload, 0, size, SEND_TIMEOUT_NANOS);
+            if (id != nextId) {
+                throw id < 0 ? Failure.io("send", nextId, id)
+                        : new Failure("send returned id " + id + ", expected " + nextId);
+            }
+            int rc = ch.receive(reply, REPLY_TIMEOUT_NANOS);
+            long t1 = System.nanoTime();
+            if (rc != Status.OK) {
+                throw Failure.io("receive", id, rc);
+            }
+            try {
+                verifyEcho(reply, id, size, expected);
+            } finally {
+                ch.release(reply);
+            }
+            if (i >= warmup) {
+                samples[i - warmup] = t1 - t0;
+            }
+        }
+        return Percentiles.rttLine(samples, count);
+    }
+
+    private static void verifyEcho(Message reply, long id, int size, ByteBuffer expected) throws Failure {
+        if (reply.type() != Channel.TYPE_RESPONSE) {
+            throw new Failure("echo of message " + id + " has type " + reply.type() + ", expected 4");
+        }
+        if (reply.id() != id) {
+            throw new Failure("echo has id " + reply.id() + ", expected " + id);
+        }
+        if (reply.length() != size) {
+            throw new Failure("echo of message " + id + " has " + reply.length() + " bytes, expected " + size);
+        }
+        if (size > 0) {
+            int at = reply.buffer().mismatch(expected);
+            if (at >= 0) {
+                throw new Failure("echo of message " + id + " differs at byte " + at + ": got "
+                        + (reply.getByte(at) & 0xFF) + ", expected " + (expected.get(at) & 0xFF));
+            }
+        }
+    }
+
+    private static String throughput(Channel ch, int size, int count) throws Failure {
+        byte[] base = base(size);
+        byte[] payload = new byte[size];
+        long nextId = 1;
+        long t0 = System.nanoTime();
+        for (int i = 0; i < count; i++, nextId++) {
+            fill(payload, base, size, nextId);
+            long id = ch.send(PongServer.TYPE_SINK, payload, 0, size, SEND_TIMEOUT_NANOS);
+            if (id != nextId) {
+                throw id < 0 ? Failure.io("send", nextId, id)
+                        : new Failure("send returned id " + id + ", expected " + nextId);
+            }
+        }
+        long endId = ch.send(PongServer.TYPE_SINK_END, payload, 0, 0, SEND_TIMEOUT_NANOS);
+        if (endId != nextId) {
+            throw endId < 0 ? Failure.io("send", nextId, endId)
+                    : new Failure("send returned id " + endId + ", expected " + nextId);
+        }
+        Message reply = new Message();
+        int rc = ch.receive(reply, SINK_END_TIMEOUT_NANOS);
+        long t1 = System.nanoTime();
+        if (rc != Status.OK) {
+            throw Failure.io("receive", endId, rc);
+        }
+        try {
+            if (reply.type() != Channel.TYPE_RESPONSE || reply.id() != endId || reply.length() != 16) {
+                throw new Failure("bad reply to the sink end: type " + reply.type() + " id " + reply.id() + " length "
+                        + reply.length() + " (expected type 4, id " + endId + ", 16 bytes)");
+            }
+            long gotCount = reply.getLong(0);
+            long gotBytes = reply.getLong(8);
+            long wantBytes = (long) count * size;
+            if (gotCount != count || gotBytes != wantBytes) {
+                throw new Failure("host counted " + gotCount + " messages / " + gotBytes + " bytes, sent " + count
+                        + " / " + wantBytes);
+            }
+        } finally {
+            ch.release(reply);
+        }
+        double seconds = Math.max(t1 - t0, 1) / 1e9;
+        double msgs = count / seconds;
+        double mbytes = (double) count * size / seconds / 1e6;
+        return String.format(java.util.Locale.ROOT, "throughput msgs_per_s=%.0f mbytes_per_s=%.2f count=%d size=%d",
+                msgs, mbytes, count, size);
+    }
+}

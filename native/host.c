@@ -1,0 +1,375 @@
+/*
+ * The host: owns the segment, listens under a name, admits guests and hands
+ * out channel entries; takes everything back when a guest leaves or dies.
+ *
+ * The host's truth is private: which entry belongs to which channel, and each
+ * entry's epoch, live in this struct; the shared state and epoch words are
+ * only announcements to guests. A guest that misbehaves, hangs up or dies
+ * costs its own channel and nothing else: refusals close only its socket, and
+ * shmx_host_forget_channel reclaims every slot it held or sent.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bootstrap.h"
+#include "channel_internal.h"
+#include "host_internal.h"
+#include "shmx/errors.h"
+#include "shmx/frame.h"
+#include "shmx/peer.h"
+
+/* How long a connected guest may take to say hello before it is dropped. */
+#define HELLO_TIMEOUT_NS 1000000000LL
+
+struct shmx_host {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int listen_fd;
+    dev_t sock_dev; /* the socket file we bound: destroy unlinks only that one */
+    ino_t sock_ino;
+    shmx_config_t config; /* validated copy */
+    shmx_segment_t seg;
+    shmx_pool_t pool;
+    pthread_mutex_t mu;      /* guards the tables below and every entry's rings while it changes hands */
+    shmx_channel_t **shm;    /* [max_channels]: the channel on each entry, NULL when free */
+    uint32_t *epochs;        /* [max_channels]: the last epoch each entry was given with */
+    shmx_channel_t **uds;    /* [max_channels]: uds channels, the first uds_count used */
+    uint32_t uds_count;
+};
+
+/* ------------------------------------------------------------------------ */
+/* create */
+
+static int remember_socket(shmx_host_t *h) {
+    struct stat st;
+    if (lstat(h->path, &st) != 0) return -errno;
+    h->sock_dev = st.st_dev;
+    h->sock_ino = st.st_ino;
+    return 0;
+}
+
+int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **out) {
+    if (!out) return -SHMX_EINVAL;
+    *out = NULL;
+    int rc = shmx_name_check(name);
+    if (rc < 0) return rc;
+    shmx_config_t c;
+    if (cfg) c = *cfg;
+    else shmx_config_default(&c);
+    if (shmx_config_validate(&c) != 0) return -SHMX_ECONFIG;
+
+    shmx_host_t *h = calloc(1, sizeof *h);
+    if (!h) return -ENOMEM;
+    h->listen_fd = -1;
+    h->config = c;
+    h->shm = calloc(c.max_channels, sizeof *h->shm);
+    h->epochs = calloc(c.max_channels, sizeof *h->epochs);
+    h->uds = calloc(c.max_channels, sizeof *h->uds);
+    if (!h->shm || !h->epochs || !h->uds) {
+        rc = -ENOMEM;
+        goto fail_alloc;
+    }
+    char dir[sizeof h->path];
+    rc = shmx_socket_dir(dir, sizeof dir, 1); /* created and checked before anything is made */
+    if (rc < 0) goto fail_alloc;
+    rc = shmx_socket_path(name, h->path, sizeof h->path);
+    if (rc < 0) goto fail_alloc;
+
+    rc = shmx_segment_create(&c, name, &h->seg);
+    if (rc < 0) goto fail_alloc;
+    shmx_pool_init(&h->pool, h->seg.base, &h->seg.layout, &h->seg.config, 0); /* create formatted it */
+    rc = pthread_mutex_init(&h->mu, NULL);
+    if (rc != 0) {
+        rc = -rc;
+        goto fail_seg;
+    }
+    /* Listen last: a guest that connects finds everything ready. */
+    rc = shmx_bootstrap_listen(h->path);
+    if (rc < 0) goto fail_mutex;
+    h->listen_fd = rc;
+    rc = remember_socket(h);
+    if (rc < 0) {
+        unlink(h->path);
+        close(h->listen_fd);
+        goto fail_mutex;
+    }
+    *out = h;
+    return 0;
+
+fail_mutex:
+    pthread_mutex_destroy(&h->mu);
+fail_seg:
+    shmx_segment_close(&h->seg);
+fail_alloc:
+    free(h->shm);
+    free(h->epochs);
+    free(h->uds);
+    free(h);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* accept */
+
+/* Poll the listening socket once, then until @deadline_ns. 0, -ETIMEDOUT or -errno. */
+static int wait_listen(int fd, int64_t deadline_ns) {
+    for (;;) {
+        int ms;
+        int64_t left = deadline_ns - shmx_now_ns();
+        if (deadline_ns == INT64_MAX) ms = -1;
+        else if (left <= 0) ms = 0;
+        else ms = left / 1000000 >= 0x7fffffff ? 0x7fffffff : (int)((left + 999999) / 1000000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, ms);
+        if (n > 0) return 0;
+        if (n == 0 || (errno == EINTR && ms == 0)) return -ETIMEDOUT;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+/* Tell the guest why (best effort: it may be gone already) and hang up. */
+static int refuse(int sock, uint16_t transport, int status) {
+    shmx_welcome_t w = {.transport = transport, .status = status};
+    (void)shmx_bootstrap_send_welcome(sock, &w, -1);
+    close(sock);
+    return status;
+}
+
+static int uid_allowed(const shmx_host_t *h, uid_t uid) {
+    return uid == geteuid() || (h->config.allowed_uid != UINT32_MAX && uid == (uid_t)h->config.allowed_uid);
+}
+
+static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
+    pthread_mutex_lock(&h->mu);
+    uint32_t idx = 0;
+    while (idx < h->config.max_channels && h->shm[idx] != NULL) idx++;
+    if (idx == h->config.max_channels) {
+        pthread_mutex_unlock(&h->mu);
+        return refuse(sock, SHMX_TRANSPORT_SHM, -SHMX_EFULL);
+    }
+    shmx_channel_ctl_t *ctl = shmx_segment_channel(&h->seg, idx);
+    shmx_ring_format(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
+    shmx_ring_format(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
+    uint32_t epoch = h->epochs[idx] + 1u;
+    if (epoch == 0) epoch = 1; /* 0 never names a live guest */
+    h->epochs[idx] = epoch;
+    /* Relaxed: published by the release store of the state just below. */
+    atomic_store_explicit(&ctl->epoch, epoch, memory_order_relaxed);
+    /* Release: the formatted rings and the epoch are visible to a guest whose
+     * acquire load (guest.c) sees ACTIVE. */
+    atomic_store_explicit(&ctl->state, SHMX_CHANNEL_ACTIVE, memory_order_release);
+
+    shmx_channel_t *ch = NULL;
+    int rc = shmx_channel_open_shm(&h->seg, &h->pool, idx, 1, sock, &ch);
+    if (rc < 0) {
+        /* Release: pairs with the guest's acquire load of the state. */
+        atomic_store_explicit(&ctl->state, SHMX_CHANNEL_FREE, memory_order_release);
+        pthread_mutex_unlock(&h->mu);
+        return refuse(sock, SHMX_TRANSPORT_SHM, rc); /* a failed open leaves the socket with us */
+    }
+    ch->host = h;
+    h->shm[idx] = ch;
+    pthread_mutex_unlock(&h->mu);
+
+    shmx_welcome_t w = {.transport = SHMX_TRANSPORT_SHM,
+                        .status = 0,
+                        .channel_index = idx,
+                        .epoch = epoch,
+                        .max_payload = h->config.max_payload,
+                        .segment_bytes = h->seg.size};
+    rc = shmx_bootstrap_send_welcome(ch->sock, &w, h->seg.fd);
+    if (rc < 0) {
+        shmx_host_forget_channel(h, ch); /* the guest left before it was welcomed */
+        return rc;
+    }
+    *out = ch;
+    return 0;
+}
+
+static int admit_uds(shmx_host_t *h, int sock, shmx_channel_t **out) {
+    pthread_mutex_lock(&h->mu);
+    /* uds channels are capped like entries: each costs two payload-sized buffers. */
+    if (h->uds_count == h->config.max_channels) {
+        pthread_mutex_unlock(&h->mu);
+        return refuse(sock, SHMX_TRANSPORT_UDS, -SHMX_EFULL);
+    }
+    shmx_channel_t *ch = NULL;
+    int rc = shmx_channel_open_uds(sock, 1, h->config.max_payload, &ch);
+    if (rc < 0) {
+        pthread_mutex_unlock(&h->mu);
+        return refuse(sock, SHMX_TRANSPORT_UDS, rc);
+    }
+    ch->host = h;
+    h->uds[h->uds_count++] = ch;
+    pthread_mutex_unlock(&h->mu);
+
+    shmx_welcome_t w = {.transport = SHMX_TRANSPORT_UDS, .status = 0, .max_payload = h->config.max_payload};
+    rc = shmx_bootstrap_send_welcome(ch->sock, &w, -1);
+    if (rc < 0) {
+        shmx_host_forget_channel(h, ch);
+        return rc;
+    }
+    *out = ch;
+    return 0;
+}
+
+/* Check one accepted connection and give it a channel. Owns @sock. */
+static int admit(shmx_host_t *h, int sock, shmx_channel_t **out) {
+    uid_t uid;
+    int rc = shmx_bootstrap_peer_uid(sock, &uid);
+    if (rc < 0) {
+        close(sock);
+        return rc;
+    }
+    if (!uid_allowed(h, uid)) return refuse(sock, 0, -SHMX_EPEERCRED);
+
+    /* Bounded on its own, whatever the accept timeout: a silent guest costs at most this. */
+    shmx_hello_t hello;
+    rc = shmx_bootstrap_recv_hello(sock, shmx_deadline(HELLO_TIMEOUT_NS), &hello);
+    if (rc < 0) return refuse(sock, 0, -SHMX_EPROTO);
+
+    uint32_t t = hello.transport;
+    if ((t != SHMX_TRANSPORT_SHM && t != SHMX_TRANSPORT_UDS) || (h->config.transports & t) == 0)
+        return refuse(sock, (uint16_t)t, -SHMX_ETRANSPORT);
+    return t == SHMX_TRANSPORT_SHM ? admit_shm(h, sock, out) : admit_uds(h, sock, out);
+}
+
+int shmx_host_accept(shmx_host_t *h, int64_t timeout_ns, shmx_channel_t **out) {
+    if (!h || !out) return -SHMX_EINVAL;
+    *out = NULL;
+    int64_t deadline = shmx_deadline(timeout_ns);
+    for (;;) {
+        int rc = wait_listen(h->listen_fd, deadline);
+        if (rc < 0) return rc;
+        int sock = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (sock >= 0) return admit(h, sock, out);
+        /* Gone again before we took it (aborted, or taken by another accept): wait on. */
+        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) return -errno;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* forget and destroy */
+
+/*
+ * Free the slots of the records the host never received from the
+ * guest-to-host ring (those it received and still held, shmx_channel_free
+ * has already given back). Bounded by the ring size: every record takes at
+ * least 8 bytes.
+ */
+static void drain_guest_ring(shmx_host_t *h, shmx_channel_t *ch) {
+    shmx_ring_t *r = &ch->rx;
+    uint32_t bound = r->capacity / 8u + 1u;
+    for (uint32_t i = 0; i < bound; i++) {
+        shmx_ring_record_t rec;
+        if (shmx_ring_peek(r, &rec) != 0) break; /* empty, closed and empty, or corrupt: stop */
+        if (rec.kind == SHMX_RECORD_SLOT && rec.body_len >= SHMX_FRAME_HEADER_SIZE + sizeof(shmx_slot_ref_t)) {
+            shmx_slot_ref_t ref;
+            memcpy(&ref, rec.body + SHMX_FRAME_HEADER_SIZE, sizeof ref); /* read once: the guest may scribble */
+            void *data;
+            uint32_t size;
+            /* Only a slot really sent to the host: never one the host itself is writing. */
+            if (shmx_pool_resolve(&h->pool, &ref, SHMX_SLOT_SENT, SHMX_OWNER_HOST, &data, &size) == 0)
+                (void)shmx_pool_free(&h->pool, &ref, SHMX_OWNER_HOST);
+        }
+        if (shmx_ring_release(r, rec.end) != 0) break;
+    }
+}
+
+static void forget_locked(shmx_host_t *h, shmx_channel_t *ch) {
+    if (ch->transport == SHMX_TRANSPORT_SHM) {
+        uint32_t idx = ch->index;
+        if (idx < h->config.max_channels && h->shm[idx] == ch) {
+            shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
+            shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
+            drain_guest_ring(h, ch);
+            shmx_channel_destroy(ch); /* hangs up: a guest still alive learns it now */
+            (void)shmx_pool_reclaim_owner(&h->pool, idx);
+            /* Release: pairs with the acquire load of the state by a connecting guest. */
+            atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_FREE,
+                                  memory_order_release);
+            h->shm[idx] = NULL;
+            return;
+        }
+    } else {
+        for (uint32_t i = 0; i < h->uds_count; i++) {
+            if (h->uds[i] != ch) continue;
+            h->uds[i] = h->uds[--h->uds_count];
+            h->uds[h->uds_count] = NULL;
+            break;
+        }
+    }
+    shmx_channel_destroy(ch);
+}
+
+void shmx_host_forget_channel(struct shmx_host *h, shmx_channel_t *ch) {
+    if (!ch) return;
+    if (!h) {
+        shmx_channel_destroy(ch);
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    forget_locked(h, ch);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/*
+ * Guests of a destroyed host are hung up, not closed: they see the same
+ * -SHMX_EHOSTGONE as when a host dies (a closed ring would read as a channel
+ * the host merely closed). Their channel waits look at the socket between
+ * slices, so every one of them notices. Nothing needs reclaiming: the
+ * segment goes with the host.
+ */
+void shmx_host_destroy(shmx_host_t *h) {
+    if (!h) return;
+    /* Stop admitting first, then let every guest go. */
+    close(h->listen_fd);
+    struct stat st;
+    /* Unlink only our own socket: a later host may have replaced it. */
+    if (lstat(h->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == h->sock_dev && st.st_ino == h->sock_ino)
+        unlink(h->path);
+    pthread_mutex_lock(&h->mu);
+    for (uint32_t i = 0; i < h->config.max_channels; i++) {
+        shmx_channel_destroy(h->shm[i]);
+        h->shm[i] = NULL;
+    }
+    for (uint32_t i = 0; i < h->uds_count; i++) shmx_channel_destroy(h->uds[i]);
+    h->uds_count = 0;
+    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_destroy(&h->mu);
+    shmx_segment_close(&h->seg);
+    free(h->shm);
+    free(h->epochs);
+    free(h->uds);
+    free(h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* accessors */
+
+int shmx_host_fd(const shmx_host_t *h) { return h ? h->listen_fd : -SHMX_EINVAL; }
+
+const char *shmx_host_socket_path(const shmx_host_t *h) { return h ? h->path : NULL; }
+
+uint64_t shmx_host_mapped_bytes(const shmx_host_t *h) { return h ? h->seg.size : 0; }
+
+const shmx_config_t *shmx_host_config(const shmx_host_t *h) { return h ? &h->seg.config : NULL; }
+
+shmx_pool_t *shmx_host_pool(shmx_host_t *h) { return &h->pool; }
+
+shmx_segment_t *shmx_host_segment(shmx_host_t *h) { return &h->seg; }
+
+uint32_t shmx_host_channel_count(shmx_host_t *h) {
+    pthread_mutex_lock(&h->mu);
+    uint32_t n = h->uds_count;
+    for (uint32_t i = 0; i < h->config.max_channels; i++) n += h->shm[i] != NULL;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
