@@ -25,10 +25,16 @@ shmx_install_packages() {
 }
 
 # Configure and build one CMake tree: shmx_cmake_build DIR [cmake args...]
+# Output goes to DIR/build.log and is shown only when the build fails.
 shmx_cmake_build() {
     local dir="$1"; shift
-    cmake -S "$SHMX_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-    cmake --build "$dir" -j "$(nproc)"
+    mkdir -p "$dir"
+    if ! { cmake -S "$SHMX_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
+           cmake --build "$dir" -j "$(nproc)"; } >"$dir/build.log" 2>&1; then
+        cat "$dir/build.log" >&2
+        echo "build in $dir failed (log: $dir/build.log)" >&2
+        return 1
+    fi
 }
 
 # The jar, built if missing: prints its path.
