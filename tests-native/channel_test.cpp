@@ -23,25 +23,7 @@
 
 #include <gtest/gtest.h>
 
-/*
- * The private headers are C11 (_Atomic, _Static_assert) without extern "C".
- * For g++ the two keywords become volatile and static_assert, which keeps
- * every size and offset; shared words are touched only through __atomic
- * builtins here.
- */
-#include <stdatomic.h>
-#if !defined(__clang__)
-#define _Atomic volatile
-#define _Static_assert static_assert
-#endif
-extern "C" {
-#include "channel_internal.h"
-#include "pool.h"
-#include "segment.h"
-#include "shmx/shmx.h"
-}
-#undef _Atomic
-#undef _Static_assert
+#include "private_headers.h"
 
 namespace {
 

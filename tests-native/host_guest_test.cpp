@@ -21,21 +21,7 @@
 #include <thread>
 #include <vector>
 
-// The private headers are C11: in C++ their _Atomic words become plain
-// integers of the same size and alignment (stdatomic.h first, so only these
-// headers see the macros).
-#include <stdatomic.h>
-#define _Atomic
-#define _Static_assert static_assert
-extern "C" {
-#include "bootstrap.h"
-#include "host_internal.h"
-#include "pool.h"
-#include "shmx/shmx.h"
-#include "wait.h"
-}
-#undef _Atomic
-#undef _Static_assert
+#include "private_headers.h"
 
 namespace {
 

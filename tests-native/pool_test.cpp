@@ -12,20 +12,7 @@
 #include <thread>
 #include <vector>
 
-// layout.h is C11: in C++ its _Atomic words become plain integers of the same
-// size and alignment (stdatomic.h first, so only layout.h sees the macros).
-#include <stdatomic.h>
-#define _Atomic
-#define _Static_assert static_assert
-extern "C" {
-#include "layout.h"
-#include "pool.h"
-#include "segment.h"
-#include "shmx/errors.h"
-#include "wait.h"
-}
-#undef _Atomic
-#undef _Static_assert
+#include "private_headers.h"
 
 namespace {
 

@@ -23,23 +23,7 @@
 
 #include <gtest/gtest.h>
 
-/*
- * The private headers are C11 (_Atomic, _Static_assert) without extern "C".
- * clang++ accepts both keywords as extensions; for g++ they become volatile
- * and static_assert, which keeps every size and offset (checked by layout.h's
- * own asserts). The test touches shared words only through __atomic builtins.
- */
-#include <stdatomic.h>
-#if !defined(__clang__)
-#define _Atomic volatile
-#define _Static_assert static_assert
-#endif
-extern "C" {
-#include "ring.h"
-#include "shmx/errors.h"
-}
-#undef _Atomic
-#undef _Static_assert
+#include "private_headers.h"
 
 namespace {
 

@@ -23,16 +23,7 @@
 #include <gtest/gtest.h>
 
 /* The private headers are C11; see the same shim in ring_test.cpp. */
-#include <stdatomic.h>
-#if !defined(__clang__)
-#define _Atomic volatile
-#define _Static_assert static_assert
-#endif
-extern "C" {
-#include "wait.h"
-}
-#undef _Atomic
-#undef _Static_assert
+#include "private_headers.h"
 
 namespace {
 
