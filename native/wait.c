@@ -90,10 +90,24 @@ int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_
     }
 }
 
+/*
+ * A full barrier. On x86-64 a locked add to the stack orders stores before
+ * later loads like MFENCE does, at a fraction of its cost on current AMD and
+ * Intel cores (the Linux kernel's smp_mb() makes the same choice). It is the
+ * only StoreLoad barrier on the hot path: one per commit and per release.
+ */
+static inline void full_fence(void) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc");
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 void shmx_waitpoint_notify(shmx_waitpoint_t *wp) {
     /* Orders the caller's state change before the waiters load: pairs with the
      * fence after the announce in shmx_wait_until. */
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
     if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) != 0) { /* relaxed: ordered by the fence */
         /* Release: pairs with the waiter's acquire load of seq. */
         atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
