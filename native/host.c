@@ -155,8 +155,7 @@ static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
         return refuse(sock, SHMX_TRANSPORT_SHM, -SHMX_EFULL);
     }
     shmx_channel_ctl_t *ctl = shmx_segment_channel(&h->seg, idx);
-    shmx_ring_format(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
-    shmx_ring_format(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
+    shmx_segment_reset_rings(&h->seg, idx);
     uint32_t epoch = h->epochs[idx] + 1u;
     if (epoch == 0) epoch = 1; /* 0 never names a live guest */
     h->epochs[idx] = epoch;

@@ -5,9 +5,12 @@
  * record that would cross the end is preceded by a padding record.
  *
  * Each side keeps its own truth in this private struct: the producer its tail
- * and a cached head, the consumer its head and read position. Shared values
- * are loaded once and validated (0 <= tail - head <= capacity, record length
- * within what was published, no record crossing the end) before use.
+ * and a cached head, the consumer its head and read position. The consumer
+ * polls the next record's header (nonzero: published) rather than the
+ * producer's tail; the data area reads zero wherever nothing is published.
+ * Shared values are loaded once and validated (0 <= tail - head <= capacity
+ * for the producer; for the consumer a record within the data area and within
+ * head + capacity, no record crossing the end) before use.
  */
 #ifndef SHMX_RING_H
 #define SHMX_RING_H
@@ -27,10 +30,10 @@ typedef struct shmx_ring {
     uint64_t head_cache;  /* last head seen; refreshed only when space looks short */
     uint64_t claim_pos;   /* position of the open claim's record header */
     uint32_t claim_total; /* bytes the open claim occupies, padding before it included; 0: none */
+    uint64_t claim_header; /* the open claim's record header, stored (release) at commit */
     /* consumer side (private) */
     uint64_t head;        /* released up to here (mirrors ctl->head) */
     uint64_t read;        /* next record to read (>= head: records between are held) */
-    uint64_t tail_cache;  /* last tail seen */
 } shmx_ring_t;
 
 /* A record returned by shmx_ring_peek (already validated). */
@@ -41,8 +44,11 @@ typedef struct shmx_ring_record {
     uint64_t end;      /* position just past the record: pass to shmx_ring_release */
 } shmx_ring_record_t;
 
-/* shmx_ring_format - reset a ring's shared control to empty and open (host, before publishing). */
-void shmx_ring_format(shmx_ring_ctl_t *ctl);
+/*
+ * shmx_ring_format - reset a ring to empty and open (host, before any peer
+ * uses it): control words to zero and the @capacity bytes of @data zeroed.
+ */
+void shmx_ring_format(shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity);
 
 /*
  * shmx_ring_attach - set up a private view of a ring; reads the current shared
@@ -88,8 +94,8 @@ int shmx_ring_wait_space(shmx_ring_t *r, uint32_t body_len, int64_t deadline_ns,
 int shmx_ring_peek(shmx_ring_t *r, shmx_ring_record_t *out);
 
 /*
- * Consumer: release space up to @end (a record's end): stores head with
- * release and wakes a producer waiting for space. @end must lie in
+ * Consumer: release space up to @end (a record's end): zeroes it, stores head
+ * with release and wakes a producer waiting for space. @end must lie in
  * (head, read]; release is cumulative (everything before @end goes too), so
  * callers that need one-by-one order enforce it. Returns 0 or -SHMX_EORDER.
  */

@@ -108,8 +108,7 @@ static void format(shmx_segment_t *seg) {
         shmx_channel_ctl_t *ch = shmx_segment_channel(seg, i);
         atomic_store_explicit(&ch->state, SHMX_CHANNEL_FREE, memory_order_relaxed);
         atomic_store_explicit(&ch->epoch, 0, memory_order_relaxed);
-        shmx_ring_format(shmx_segment_ring_ctl(seg, i, SHMX_RING_HOST_TO_GUEST));
-        shmx_ring_format(shmx_segment_ring_ctl(seg, i, SHMX_RING_GUEST_TO_HOST));
+        shmx_segment_reset_rings(seg, i);
     }
     shmx_pool_t pool;
     shmx_pool_init(&pool, seg->base, &seg->layout, &seg->config, 1);
@@ -257,6 +256,11 @@ uint8_t *shmx_segment_ring_data(const shmx_segment_t *seg, uint32_t i, int r) {
     uint8_t *ch = (uint8_t *)shmx_segment_channel(seg, i);
     if (ch == NULL || (r != SHMX_RING_HOST_TO_GUEST && r != SHMX_RING_GUEST_TO_HOST)) return NULL;
     return ch + SHMX_CHANNEL_RING_DATA_OFFSET(r, seg->config.ring_bytes);
+}
+
+void shmx_segment_reset_rings(const shmx_segment_t *seg, uint32_t i) {
+    for (int r = SHMX_RING_HOST_TO_GUEST; r <= SHMX_RING_GUEST_TO_HOST; r++)
+        shmx_ring_format(shmx_segment_ring_ctl(seg, i, r), shmx_segment_ring_data(seg, i, r), seg->config.ring_bytes);
 }
 
 void shmx_segment_close(shmx_segment_t *seg) {

@@ -54,6 +54,9 @@ shmx_channel_ctl_t *shmx_segment_channel(const shmx_segment_t *seg, uint32_t i);
 shmx_ring_ctl_t *shmx_segment_ring_ctl(const shmx_segment_t *seg, uint32_t i, int r);
 uint8_t *shmx_segment_ring_data(const shmx_segment_t *seg, uint32_t i, int r);
 
+/* shmx_segment_reset_rings - format both rings of channel @i: empty, open, data zeroed. */
+void shmx_segment_reset_rings(const shmx_segment_t *seg, uint32_t i);
+
 /* shmx_segment_close - unmap, close the fd, and (owner, named mode) unlink the file. */
 void shmx_segment_close(shmx_segment_t *seg);
 

@@ -473,13 +473,14 @@ TEST_F(ChannelTest, ShouldReportRingCorruptionWithoutConsumingAnything) {
     Open();
     uint8_t b = 1;
     ASSERT_EQ(1, shmx_channel_send(host_, SHMX_TYPE_DATA, 0, 0, &b, 1, 0));
-    shmx_ring_ctl_t *ctl = shmx_segment_ring_ctl(&seg_, 0, SHMX_RING_HOST_TO_GUEST);
-    uint64_t tail = __atomic_load_n(word<uint64_t>(&ctl->tail), __ATOMIC_ACQUIRE);
-    __atomic_store_n(word<uint64_t>(&ctl->tail), tail + 3u * cfg_.ring_bytes, __ATOMIC_RELEASE);
+    /* The record header (offset 0 of the ring data) claims a record crossing the end. */
+    uint64_t *hdr = reinterpret_cast<uint64_t *>(shmx_segment_ring_data(&seg_, 0, SHMX_RING_HOST_TO_GUEST));
+    uint64_t good = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+    __atomic_store_n(hdr, (good & ~0xFFFFFFFFull) | (cfg_.ring_bytes + 8u), __ATOMIC_RELEASE);
     shmx_message_t m;
     EXPECT_EQ(-SHMX_ECORRUPT, shmx_channel_receive(guest_, &m, 0));
     EXPECT_EQ(-SHMX_ECORRUPT, shmx_channel_receive(guest_, &m, 0));
-    __atomic_store_n(word<uint64_t>(&ctl->tail), tail, __ATOMIC_RELEASE);
+    __atomic_store_n(hdr, good, __ATOMIC_RELEASE);
     ASSERT_EQ(0, shmx_channel_receive(guest_, &m, 0));
     EXPECT_EQ(0, shmx_channel_release(guest_, &m));
 }
