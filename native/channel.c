@@ -271,7 +271,7 @@ static int shm_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, void 
 
 int shmx_channel_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, void **data) {
     if (ch == NULL || data == NULL) return -SHMX_EINVAL;
-    if (ch->transport == SHMX_TRANSPORT_UDS) return shmx_uds_claim(ch, len, data);
+    if (ch->transport == SHMX_TRANSPORT_UDS) return shmx_uds_claim(ch, len, shmx_deadline(timeout_ns), data);
     if (ch->claim_open) return -SHMX_ESTATE;
     if (len > ch->max_payload) return -SHMX_ETOOBIG;
     return shm_claim(ch, len, timeout_ns, data);
@@ -400,7 +400,9 @@ typedef struct located {
 /* Find a record's header and payload. Returns 0 or a code (then loc->ref says what to free). */
 static int shm_locate(shmx_channel_t *ch, const shmx_ring_record_t *rec, located_t *loc) {
     loc->ref = (shmx_slot_ref_t){.cls = NO_SLOT, .index = NO_SLOT, .generation = NO_SLOT, .reserved = 0};
-    if (rec->body_len < HDR) return -SHMX_ESHORT;
+    /* Too short for a frame header: a bad record, dropped like a frame that fails to
+     * decode (-SHMX_ESHORT is kept for "your buffer is too small, nothing consumed"). */
+    if (rec->body_len < HDR) return -SHMX_ETRUNC;
     memcpy(loc->hdr, rec->body, HDR);
     if (rec->kind == SHMX_RECORD_INLINE) {
         loc->src = rec->body + HDR;

@@ -50,6 +50,7 @@ struct shmx_channel {
     uint8_t *uds_rx;
     size_t uds_buf_len;
     int uds_rx_held;      /* a received message still points into uds_rx */
+    int64_t uds_send_deadline; /* the open claim's deadline: commit writes the frame by then */
     int uds_peer_gone;
 
     struct shmx_host *host; /* host side: the host that accepted it (NULL for guests) */
@@ -77,7 +78,7 @@ int shmx_channel_open_uds(int sock, int is_host, uint32_t max_payload, shmx_chan
 void shmx_channel_destroy(shmx_channel_t *ch);
 
 /* channel_uds.c: the uds transport's halves of the public calls (channel.c dispatches). */
-int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, void **data);
+int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, int64_t deadline_ns, void **data);
 int64_t shmx_uds_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id);
 int shmx_uds_receive(shmx_channel_t *ch, shmx_message_t *msg, int64_t deadline_ns);
 int shmx_uds_release(shmx_channel_t *ch, const shmx_message_t *msg);

@@ -98,11 +98,12 @@ int shmx_channel_open_uds(int sock, int is_host, uint32_t max_payload, shmx_chan
 
 /* ---- sending ----------------------------------------------------------------- */
 
-int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, void **data) {
+int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, int64_t deadline_ns, void **data) {
     if (ch->claim_open) return -SHMX_ESTATE;
     if (len > ch->max_payload) return -SHMX_ETOOBIG;
     if (closed_locally(ch) || peer_gone(ch)) return -SHMX_ECLOSED;
     ch->claim_open = 1;
+    ch->uds_send_deadline = deadline_ns;
     ch->claim_len = len;
     ch->claim_body = ch->uds_tx;
     ch->claim_payload = ch->uds_tx + HDR;
@@ -111,11 +112,12 @@ int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, void **data) {
 }
 
 /*
- * Write all @n bytes. A frame is never left half-written on a live stream:
- * once its first byte is out this waits for room as long as it takes, and
- * stops only when the stream is dead or this side closed the channel.
+ * Write all @n bytes by @deadline_ns. A peer that stops reading can not hold
+ * the sender past its deadline: if no byte went out, -SHMX_EWOULDBLOCK
+ * (nothing sent); if part of the frame did, the stream can not take back half
+ * a frame, so the channel is shut down and -SHMX_ECLOSED returned.
  */
-static int write_all(shmx_channel_t *ch, const uint8_t *buf, size_t n) {
+static int write_all(shmx_channel_t *ch, const uint8_t *buf, size_t n, int64_t deadline_ns) {
     size_t off = 0;
     while (off < n) {
         ssize_t w = send(ch->sock, buf + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -126,8 +128,17 @@ static int write_all(shmx_channel_t *ch, const uint8_t *buf, size_t n) {
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (closed_locally(ch)) return -SHMX_ECLOSED;
+            int64_t now = shmx_now_ns();
+            if (now >= deadline_ns) {
+                if (off == 0) return -SHMX_EWOULDBLOCK;
+                shutdown(ch->sock, SHUT_RDWR);
+                set_peer_gone(ch);
+                return -SHMX_ECLOSED;
+            }
+            int64_t left_ms = (deadline_ns - now + 999999) / 1000000;
             struct pollfd p = {.fd = ch->sock, .events = POLLOUT, .revents = 0};
-            if (poll(&p, 1, SEND_SLICE_MS) < 0 && errno != EINTR) return -errno;
+            if (poll(&p, 1, left_ms < SEND_SLICE_MS ? (int)left_ms : SEND_SLICE_MS) < 0 && errno != EINTR)
+                return -errno;
             continue; /* the next send reports a hang-up as EPIPE */
         }
         if (w < 0 && errno != EPIPE && errno != ECONNRESET) return -errno;
@@ -145,7 +156,7 @@ int64_t shmx_uds_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64
     /* The payload already sits after the header: encode fills in the header and CRC. */
     int n = shmx_frame_encode(ch->uds_tx, ch->uds_buf_len, type, flags, use, ch->claim_payload, ch->claim_len);
     if (n < 0) return n;
-    int rc = write_all(ch, ch->uds_tx, (size_t)n);
+    int rc = write_all(ch, ch->uds_tx, (size_t)n, ch->uds_send_deadline);
     if (rc != 0) return rc;
     if (id == 0) ch->next_id++;
     return (int64_t)use;

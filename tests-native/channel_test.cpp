@@ -485,6 +485,27 @@ TEST_F(ChannelTest, ShouldReportRingCorruptionWithoutConsumingAnything) {
     EXPECT_EQ(0, shmx_channel_release(guest_, &m));
 }
 
+TEST_F(ChannelTest, ShouldDropARecordTooShortForAFrameHeader) {
+    Open();
+    /* A peer publishes an inline record of 8 bytes at offset 0: no room for a frame header. */
+    uint8_t *ring = shmx_segment_ring_data(&seg_, 0, SHMX_RING_HOST_TO_GUEST);
+    std::memset(ring + 8, 0x55, 8);
+    __atomic_store_n(reinterpret_cast<uint64_t *>(ring), (uint64_t)SHMX_RECORD_INLINE << 32 | 8u, __ATOMIC_RELEASE);
+    std::vector<uint8_t> dst(64);
+    shmx_message_t meta;
+    EXPECT_EQ(-SHMX_ETRUNC, shmx_channel_receive_copy(guest_, dst.data(), dst.size(), &meta, 0))
+        << "not -SHMX_ESHORT, which means the caller's buffer is too small";
+    /* Dropped: the channel goes on from the next record (the host's tail never saw it). */
+    host_->tx.tail = 16;
+    host_->tx.head_cache = 16;
+    uint8_t b = 3;
+    ASSERT_EQ(1, shmx_channel_send(host_, SHMX_TYPE_DATA, 0, 0, &b, 1, 0));
+    shmx_message_t m;
+    ASSERT_EQ(0, shmx_channel_receive(guest_, &m, 0));
+    EXPECT_EQ(3, *static_cast<const uint8_t *>(m.data));
+    EXPECT_EQ(0, shmx_channel_release(guest_, &m));
+}
+
 TEST_F(ChannelTest, ShouldDeliverWhatWasPublishedBeforeCloseThenReportClosed) {
     Open();
     uint8_t b = 1;
@@ -705,6 +726,33 @@ TEST_F(UdsChannelTest, ShouldCarryEverySizeBothWays) {
     }
     EXPECT_EQ(SHMX_TRANSPORT_UDS, shmx_channel_transport(host_));
     EXPECT_EQ(kMax, shmx_channel_max_payload(host_));
+}
+
+TEST_F(UdsChannelTest, ShouldNotBlockPastTheTimeoutOnAPeerThatStopsReading) {
+    /* The guest never reads: small frames fill the socket buffer, then a send times out
+     * with nothing written (would block), and the channel is still usable. */
+    std::vector<uint8_t> small(1000, 7);
+    int64_t rc = 0;
+    int sent = 0;
+    for (; sent < 100000; sent++) {
+        rc = shmx_channel_send(host_, SHMX_TYPE_DATA, 0, 0, small.data(), (uint32_t)small.size(), 20 * kMs);
+        if (rc < 0) break;
+    }
+    ASSERT_EQ(-SHMX_EWOULDBLOCK, rc) << "after " << sent << " frames";
+    EXPECT_EQ(1, shmx_channel_peer_alive(host_));
+    shmx_message_t m;
+    ASSERT_EQ(0, shmx_channel_receive(guest_, &m, kWait));
+    EXPECT_EQ(1u, m.id);
+    EXPECT_EQ(0, shmx_channel_release(guest_, &m));
+
+    /* A frame larger than what the socket takes goes out in part: the stream can not
+     * carry the rest later, so the sender gives up at its deadline and closes. */
+    std::vector<uint8_t> big(kMax, 9);
+    int64_t t0 = shmx_now_ns();
+    EXPECT_EQ(-SHMX_ECLOSED, shmx_channel_send(host_, SHMX_TYPE_DATA, 0, 0, big.data(), kMax, 50 * kMs));
+    EXPECT_LT(shmx_now_ns() - t0, kWait) << "bounded by the timeout, not by the peer";
+    void *p = nullptr;
+    EXPECT_EQ(-SHMX_ECLOSED, shmx_channel_claim(host_, 1, 0, &p));
 }
 
 TEST_F(UdsChannelTest, ShouldEnforceClaimLimitsAndExplicitIds) {
