@@ -27,6 +27,8 @@
 #define HDR SHMX_FRAME_HEADER_SIZE
 /* A blocked send looks at the local closed flag this often (our own shutdown does not wake POLLOUT). */
 #define SEND_SLICE_MS 100
+/* How long a half-sent frame waits, past its deadline, for a peer that takes no byte. */
+#define STALL_NS 1000000000LL
 
 /* The contract's struct first (same pointer; shmx_channel_destroy frees it), then the receive state. */
 typedef struct uds_channel {
@@ -112,30 +114,36 @@ int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, int64_t deadline_ns, void *
 }
 
 /*
- * Write all @n bytes by @deadline_ns. A peer that stops reading can not hold
- * the sender past its deadline: if no byte went out, -SHMX_EWOULDBLOCK
- * (nothing sent); if part of the frame did, the stream can not take back half
- * a frame, so the channel is shut down and -SHMX_ECLOSED returned.
+ * Write all @n bytes. A peer that stops reading can not hold the sender for
+ * long: if no byte went out by @deadline_ns, -SHMX_EWOULDBLOCK (nothing
+ * sent). A started frame can not be taken back, so it goes on past the
+ * deadline while the peer keeps taking bytes, and gives up (shutting the
+ * channel down, -SHMX_ECLOSED) once the deadline has passed and the peer took
+ * nothing for STALL_NS. Without a deadline it waits as long as the peer lives.
  */
 static int write_all(shmx_channel_t *ch, const uint8_t *buf, size_t n, int64_t deadline_ns) {
     size_t off = 0;
+    int64_t progress = 0; /* when the peer last took bytes of a started frame */
     while (off < n) {
         ssize_t w = send(ch->sock, buf + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             off += (size_t)w;
+            if (deadline_ns != INT64_MAX) progress = shmx_now_ns();
             continue;
         }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (closed_locally(ch)) return -SHMX_ECLOSED;
             int64_t now = shmx_now_ns();
-            if (now >= deadline_ns) {
+            int64_t give_up = deadline_ns;
+            if (off > 0 && deadline_ns != INT64_MAX && progress + STALL_NS > give_up) give_up = progress + STALL_NS;
+            if (now >= give_up) {
                 if (off == 0) return -SHMX_EWOULDBLOCK;
                 shutdown(ch->sock, SHUT_RDWR);
                 set_peer_gone(ch);
                 return -SHMX_ECLOSED;
             }
-            int64_t left_ms = (deadline_ns - now + 999999) / 1000000;
+            int64_t left_ms = give_up == INT64_MAX ? SEND_SLICE_MS : (give_up - now + 999999) / 1000000;
             struct pollfd p = {.fd = ch->sock, .events = POLLOUT, .revents = 0};
             if (poll(&p, 1, left_ms < SEND_SLICE_MS ? (int)left_ms : SEND_SLICE_MS) < 0 && errno != EINTR)
                 return -errno;

@@ -746,7 +746,7 @@ TEST_F(UdsChannelTest, ShouldNotBlockPastTheTimeoutOnAPeerThatStopsReading) {
     EXPECT_EQ(0, shmx_channel_release(guest_, &m));
 
     /* A frame larger than what the socket takes goes out in part: the stream can not
-     * carry the rest later, so the sender gives up at its deadline and closes. */
+     * carry the rest later, so the sender gives up a second after the deadline and closes. */
     std::vector<uint8_t> big(kMax, 9);
     int64_t t0 = shmx_now_ns();
     EXPECT_EQ(-SHMX_ECLOSED, shmx_channel_send(host_, SHMX_TYPE_DATA, 0, 0, big.data(), kMax, 50 * kMs));

@@ -65,8 +65,10 @@ int shmx_channel_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, voi
  * -SHMX_EFLAGS, -SHMX_ECLOSED (the claim is dropped and its slot freed).
  * Over the uds transport the frame is written here, within the claim's
  * timeout: if the peer has taken no byte of it by then, -SHMX_EWOULDBLOCK
- * (nothing was sent); if it took part of it, the stream can not carry the
- * rest later, so the channel is shut down and -SHMX_ECLOSED returned.
+ * (nothing was sent). A frame already started goes on past the timeout while
+ * the peer keeps reading; if the peer then takes nothing for a second, the
+ * stream can not carry the rest, so the channel is shut down and
+ * -SHMX_ECLOSED returned.
  */
 int64_t shmx_channel_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id);
 
