@@ -39,6 +39,7 @@ struct shmx_host {
     shmx_pool_t pool;
     pthread_mutex_t mu;      /* guards the tables below and every entry's rings while it changes hands */
     shmx_channel_t **shm;    /* [max_channels]: the channel on each entry, NULL when free */
+    shmx_channel_t **draining; /* [max_channels]: a freed channel whose guest has not hung up yet */
     uint32_t *epochs;        /* [max_channels]: the last epoch each entry was given with */
     shmx_channel_t **uds;    /* [max_channels]: uds channels, the first uds_count used */
     uint32_t uds_count;
@@ -70,9 +71,10 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     h->listen_fd = -1;
     h->config = c;
     h->shm = calloc(c.max_channels, sizeof *h->shm);
+    h->draining = calloc(c.max_channels, sizeof *h->draining);
     h->epochs = calloc(c.max_channels, sizeof *h->epochs);
     h->uds = calloc(c.max_channels, sizeof *h->uds);
-    if (!h->shm || !h->epochs || !h->uds) {
+    if (!h->shm || !h->draining || !h->epochs || !h->uds) {
         rc = -ENOMEM;
         goto fail_alloc;
     }
@@ -109,6 +111,7 @@ fail_seg:
     shmx_segment_close(&h->seg);
 fail_alloc:
     free(h->shm);
+    free(h->draining);
     free(h->epochs);
     free(h->uds);
     free(h);
@@ -146,10 +149,13 @@ static int uid_allowed(const shmx_host_t *h, uid_t uid) {
     return uid == geteuid() || (h->config.allowed_uid != UINT32_MAX && uid == (uid_t)h->config.allowed_uid);
 }
 
+static int reap_locked(shmx_host_t *h, uint32_t idx);
+
 static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
     pthread_mutex_lock(&h->mu);
     uint32_t idx = 0;
-    while (idx < h->config.max_channels && h->shm[idx] != NULL) idx++;
+    while (idx < h->config.max_channels && (h->shm[idx] != NULL || (h->draining[idx] && !reap_locked(h, idx))))
+        idx++;
     if (idx == h->config.max_channels) {
         pthread_mutex_unlock(&h->mu);
         return refuse(sock, SHMX_TRANSPORT_SHM, -SHMX_EFULL);
@@ -282,19 +288,39 @@ static void drain_guest_ring(shmx_host_t *h, shmx_channel_t *ch) {
     }
 }
 
+/*
+ * Give entry @idx back if its old guest has hung up: drain what it left,
+ * reclaim every slot it held, mark the entry FREE. Until then the entry is
+ * not reused, so a guest that is still running can never write into the rings
+ * or slots of the next one. Returns 1 once the entry is free.
+ */
+static int reap_locked(shmx_host_t *h, uint32_t idx) {
+    shmx_channel_t *ch = h->draining[idx];
+    struct pollfd p = {.fd = ch->sock, .events = POLLRDHUP, .revents = 0};
+    /* Only a hang-up counts: bytes a guest writes to its socket (POLLIN) do not free the entry. */
+    if (ch->sock >= 0 && (poll(&p, 1, 0) <= 0 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0))
+        return 0;
+    drain_guest_ring(h, ch);
+    shmx_channel_destroy(ch);
+    (void)shmx_pool_reclaim_owner(&h->pool, idx);
+    /* Release: pairs with the acquire load of the state by a connecting guest. */
+    atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_FREE, memory_order_release);
+    h->draining[idx] = NULL;
+    return 1;
+}
+
 static void forget_locked(shmx_host_t *h, shmx_channel_t *ch) {
     if (ch->transport == SHMX_TRANSPORT_SHM) {
         uint32_t idx = ch->index;
         if (idx < h->config.max_channels && h->shm[idx] == ch) {
             shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
             shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
-            drain_guest_ring(h, ch);
-            shmx_channel_destroy(ch); /* hangs up: a guest still alive learns it now */
-            (void)shmx_pool_reclaim_owner(&h->pool, idx);
-            /* Release: pairs with the acquire load of the state by a connecting guest. */
-            atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_FREE,
-                                  memory_order_release);
+            /* Hang up our half: a guest still running reads end-of-stream and learns it now;
+             * the entry is reaped once it hangs up too (at once if it already has). */
+            if (ch->sock >= 0) shutdown(ch->sock, SHUT_WR);
             h->shm[idx] = NULL;
+            h->draining[idx] = ch;
+            (void)reap_locked(h, idx);
             return;
         }
     } else {
@@ -337,7 +363,9 @@ void shmx_host_destroy(shmx_host_t *h) {
     pthread_mutex_lock(&h->mu);
     for (uint32_t i = 0; i < h->config.max_channels; i++) {
         shmx_channel_destroy(h->shm[i]);
+        shmx_channel_destroy(h->draining[i]);
         h->shm[i] = NULL;
+        h->draining[i] = NULL;
     }
     for (uint32_t i = 0; i < h->uds_count; i++) shmx_channel_destroy(h->uds[i]);
     h->uds_count = 0;
@@ -345,6 +373,7 @@ void shmx_host_destroy(shmx_host_t *h) {
     pthread_mutex_destroy(&h->mu);
     shmx_segment_close(&h->seg);
     free(h->shm);
+    free(h->draining);
     free(h->epochs);
     free(h->uds);
     free(h);

@@ -443,6 +443,34 @@ TEST_F(HostGuestTest, ShouldGiveAReusedEntryAFreshEpoch) {
     EXPECT_NE(epochs[0], epochs[1]);
 }
 
+TEST_F(HostGuestTest, ShouldNotReuseTheEntryOfAFreedGuestThatStillRuns) {
+    cfg_.max_channels = 1;
+    CreateHost();
+    shmx_guest_t *a = nullptr;
+    shmx_channel_t *ch = nullptr;
+    ConnectPair(kShm, &a, &ch);
+    ASSERT_NE(a, nullptr);
+    shmx_channel_free(ch); /* the host lets go of a guest that is still running */
+
+    /* The old guest learns it, and its entry is not handed to anyone while it runs. */
+    shmx_message_t m;
+    int rc = shmx_channel_receive(shmx_guest_channel(a), &m, 2 * kSecond);
+    EXPECT_TRUE(rc == -SHMX_ECLOSED || rc == -SHMX_EHOSTGONE) << shmx_strerror(rc);
+    std::atomic<int> brc{1};
+    shmx_guest_t *b = nullptr;
+    std::thread t([&] { brc = shmx_guest_connect(name_.c_str(), kShm, 10 * kSecond, &b); });
+    shmx_channel_t *none = nullptr;
+    EXPECT_EQ(-SHMX_EFULL, shmx_host_accept(host_, 10 * kSecond, &none));
+    t.join();
+    EXPECT_EQ(-SHMX_EFULL, brc.load());
+    EXPECT_EQ(nullptr, b);
+
+    /* Once it hangs up, the entry is reclaimed and the next guest is served. */
+    shmx_guest_close(a);
+    ExpectAnotherGuestWorks(kShm);
+    ExpectPoolAllFree();
+}
+
 TEST_F(HostGuestTest, ShouldRefuseATransportTheHostDoesNotOffer) {
     cfg_.transports = kShm;
     CreateHost();
