@@ -26,7 +26,9 @@ enum shmx_transport {
 /* Where the segment lives. */
 enum shmx_segment_mode {
     SHMX_SEGMENT_MEMFD = 0, /* anonymous sealed memfd, passed to guests with SCM_RIGHTS (default) */
-    SHMX_SEGMENT_NAMED = 1  /* 0600 file under /dev/shm with a per-user name */
+    SHMX_SEGMENT_NAMED = 1  /* 0600 file under /dev/shm with a per-user name. A named file can
+                             * not be sealed: any process of the user can shrink it, and the
+                             * host then dies of SIGBUS. Use it only with trusted guests. */
 };
 
 typedef struct shmx_config {

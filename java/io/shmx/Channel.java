@@ -45,7 +45,11 @@ import java.util.Objects;
  * thread may receive (receive, batch receive, release) at a time; the two may
  * be different threads. {@link #shutdown()} may be called from any thread and
  * wakes both. {@link #close()} (and {@link Host#close()} or
- * {@link Guest#close()}) must not race with a call in progress on the channel.
+ * {@link Guest#close()}) frees native memory and unmaps the segment: it must
+ * not race with a call in progress on the channel nor with reads of a held
+ * {@link Message} or {@link Claim} view, which would then touch unmapped
+ * memory. To stop a channel that other threads use: {@link #shutdown()}, wait
+ * until those threads have returned and released their messages, then close.
  *
  * <h2>Allocation</h2>
  * In steady state send, claim/commit, receive/release and batch receive
@@ -628,8 +632,10 @@ public final class Channel implements AutoCloseable {
      * channel entry returns to the host for another guest and the slots the
      * guest held are reclaimed; on the guest side the channel is shut down and
      * freed with its {@link Guest}. Afterwards every method returns
-     * {@link Status#CLOSED}. Idempotent; must not race with a call in progress
-     * on this channel (use {@link #shutdown()} to wake such a call first).
+     * {@link Status#CLOSED}. Idempotent. It must not race with a call in
+     * progress on this channel or with reads of a held view: {@link #shutdown()}
+     * wakes such calls, and the caller must wait for them to return before
+     * closing (see "Threads" above).
      */
     @Override
     public void close() {

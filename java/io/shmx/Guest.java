@@ -60,7 +60,12 @@ public final class Guest implements AutoCloseable {
         Host.checkName(name);
         NativeLoader.ensureLoaded();
         long h = Native.guestConnect(name, transport.code(), timeoutNanos);
-        return new Guest(name, h);
+        try {
+            return new Guest(name, h);
+        } catch (RuntimeException | Error e) {
+            Native.guestClose(h); // hang up rather than leave a connected guest no one owns
+            throw e;
+        }
     }
 
     /** @return the guest's channel to its host (owned by the guest; freed by {@link #close()}) */

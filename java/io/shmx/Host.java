@@ -138,7 +138,13 @@ public final class Host implements AutoCloseable {
         if (ch == 0) {
             return null;
         }
-        Channel c = new Channel(ch, this, null);
+        Channel c;
+        try {
+            c = new Channel(ch, this, null);
+        } catch (RuntimeException | Error e) {
+            Native.channelFree(ch); // the guest is let go and its entry returned
+            throw e;
+        }
         synchronized (this) {
             channels.put(c, Boolean.TRUE);
         }
