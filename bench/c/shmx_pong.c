@@ -82,12 +82,10 @@ static int64_t echo(worker_t *w, shmx_message_t *m) {
     int rc = shmx_channel_claim(ch, len, 0, &dst);
     if (rc == 0) {
         memcpy(dst, m->data, len);
+        /* Publish first: the release (zeroing the request's record) is off the round trip. */
+        int64_t sent = shmx_channel_commit(ch, SHMX_TYPE_RESPONSE, 0, id);
         int rel = shmx_channel_release(ch, m);
-        if (rel < 0) {
-            (void)shmx_channel_abort(ch);
-            return rel;
-        }
-        return shmx_channel_commit(ch, SHMX_TYPE_RESPONSE, 0, id);
+        return sent < 0 ? sent : rel < 0 ? rel : sent;
     }
     if (rc != -SHMX_EWOULDBLOCK) {
         (void)shmx_channel_release(ch, m);
