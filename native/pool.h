@@ -73,7 +73,8 @@ int shmx_pool_send(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t from, ui
  * list: generation bumped, state FREE, waiters notified.
  * Returns 0, -SHMX_EBADSLOT (wrong generation, owner or state; nothing changed)
  * or -SHMX_ECORRUPT (the list head kept changing under a peer's writes: the
- * slot is FREE but on no list until the host rebuilds the lists).
+ * slot is FREE but on no list; no host-side rebuild of the lists exists
+ * yet, so it stays lost until the segment is recreated).
  */
 int shmx_pool_free(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner);
 
