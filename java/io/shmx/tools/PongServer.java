@@ -139,6 +139,7 @@ public final class PongServer implements AutoCloseable {
     /** Serves one guest until its channel closes, its peer is gone or the server stops. */
     private void serve(Channel ch) {
         Message m = new Message();
+        byte[][] spare = {new byte[0]};
         long sinkCount = 0;
         long sinkBytes = 0;
         try {
@@ -149,7 +150,7 @@ public final class PongServer implements AutoCloseable {
                     try {
                         int type = m.type();
                         if (type == Channel.TYPE_DATA) {
-                            ok = reply(ch, m);
+                            ok = reply(ch, m, spare);
                         } else if (type == TYPE_SINK) {
                             sinkCount++;
                             sinkBytes += m.length();
@@ -159,7 +160,9 @@ public final class PongServer implements AutoCloseable {
                             sinkBytes = 0;
                         }
                     } finally {
-                        ch.release(m);
+                        if (m.isHeld()) {
+                            ch.release(m);
+                        }
                     }
                     if (!ok) {
                         break;
@@ -188,17 +191,35 @@ public final class PongServer implements AutoCloseable {
         }
     }
 
-    /** Echo: same payload, type 4, the request's id. */
-    private boolean reply(Channel ch, Message m) {
+    /**
+     * Echo: same payload, type 4, the request's id. The reply is claimed without
+     * waiting and copied straight across. If there is no room right now, the
+     * request is copied out and released first, and only then does the reply
+     * wait: guests sending large messages at once could otherwise hold every
+     * slot while each reply waits for one. The caller releases {@code m} if it
+     * is still held.
+     */
+    private boolean reply(Channel ch, Message m, byte[][] spare) {
         int len = m.length();
-        Claim c = ch.claim(len, REPLY_TIMEOUT_NANOS);
-        if (c == null) {
-            return replyFailed(ch, ch.lastClaimStatus());
+        long id = m.id();
+        Claim c = ch.claim(len, 0);
+        if (c != null) {
+            if (len > 0) {
+                c.putBytes(0, m.buffer(), m.offset(), len);
+            }
+            long r = c.commit(Channel.TYPE_RESPONSE, 0, id);
+            return r > 0 || replyFailed(ch, r);
         }
-        if (len > 0) {
-            c.putBytes(0, m.buffer(), m.offset(), len);
+        int status = ch.lastClaimStatus();
+        if (status != Status.WOULD_BLOCK) {
+            return replyFailed(ch, status);
         }
-        long r = c.commit(Channel.TYPE_RESPONSE, 0, m.id());
+        if (spare[0].length < len) {
+            spare[0] = new byte[len]; // grows once per size, never per message
+        }
+        m.copyTo(spare[0], 0);
+        ch.release(m);
+        long r = ch.send(Channel.TYPE_RESPONSE, 0, id, spare[0], 0, len, REPLY_TIMEOUT_NANOS);
         return r > 0 || replyFailed(ch, r);
     }
 
