@@ -78,6 +78,9 @@ final class Demo {
         }
     }
 
+    /** Round trips of the short floor run before each latency row. */
+    private static final int ROW_FLOOR_COUNT = 20_000;
+
     private static final class Latency {
         long p50;
         long p90;
@@ -96,6 +99,8 @@ final class Demo {
     private final List<String> commands = new ArrayList<>();
     private final Map<String, Latency> latencies = new LinkedHashMap<>();
     private final Map<String, Rate> rates = new LinkedHashMap<>();
+    /** Floor p50 measured right before each latency row (keyed by path and size). */
+    private final Map<String, Long> rowFloors = new LinkedHashMap<>();
     private Path bin;
     private String javaHostName;
     private String cHostName;
@@ -152,7 +157,7 @@ final class Demo {
                 + " %d at 4 KiB%n%n", count, warmup, throughputCount(64), throughputCount(4096));
         System.out.flush();
 
-        Latency floor = runFloor();
+        Latency floor = runFloor(Math.max(count * 5, 10_000), true);
 
         Process cHost = null;
         Path cHostLog = Files.createTempFile("shmx-demo-pong", ".log");
@@ -165,17 +170,22 @@ final class Demo {
             cHost = startCHost(cHostCmd, cHostLog);
             warmUp(javaHostName);
 
-            for (Transport t : new Transport[] {Transport.SHM, Transport.UDS}) {
-                for (int size : SIZES) {
-                    for (Path3 p : Path3.values()) {
+            // This machine's speed can change within a run (a shared VM), so every figure is
+            // compared with runs made right next to it: a short floor just before each
+            // latency row, and shm and uds back to back for each path and size.
+            commands.add(bin.resolve("shmx-floor") + " --count " + ROW_FLOOR_COUNT + "  [before each latency row]");
+            for (int size : SIZES) {
+                for (Path3 p : Path3.values()) {
+                    rowFloors.put(p.name() + "/" + size, runFloor(ROW_FLOOR_COUNT, false).p50);
+                    for (Transport t : new Transport[] {Transport.SHM, Transport.UDS}) {
                         progress("latency", p, t, size);
                         latencies.put(key(p, t, size), latency(p, t, size));
                     }
                 }
             }
-            for (Transport t : new Transport[] {Transport.SHM, Transport.UDS}) {
-                for (int size : SIZES) {
-                    for (Path3 p : Path3.values()) {
+            for (int size : SIZES) {
+                for (Path3 p : Path3.values()) {
+                    for (Transport t : new Transport[] {Transport.SHM, Transport.UDS}) {
                         progress("throughput", p, t, size);
                         rates.put(key(p, t, size), throughput(p, t, size));
                     }
@@ -240,15 +250,12 @@ final class Demo {
 
     // ---- runs ------------------------------------------------------------------
 
-    private Latency runFloor() throws DemoFailure, IOException, InterruptedException {
-        String floor = bin.resolve("shmx-floor").toString();
-        List<String> cmd = List.of(floor, "--count", Integer.toString(Math.max(count * 5, 10_000)));
+    private Latency runFloor(int rounds, boolean listCommand) throws DemoFailure, IOException, InterruptedException {
+        List<String> cmd = List.of(bin.resolve("shmx-floor").toString(), "--count", Integer.toString(rounds));
         Result r = exec(cmd, 120);
-        if (r.exit == Main.EXIT_USAGE) {
-            cmd = List.of(floor); // an older floor without options
-            r = exec(cmd, 120);
+        if (listCommand) {
+            commands.add(String.join(" ", cmd));
         }
-        commands.add(String.join(" ", cmd));
         if (r.exit != 0) {
             throw new DemoFailure(failureText(cmd, r));
         }
@@ -420,15 +427,18 @@ final class Demo {
     private void printTables(Latency floor) {
         System.out.printf(Locale.ROOT, "floor (two processes bouncing one cache line): p50=%d p99=%d p99.9=%d max=%d ns"
                 + " (count %d)%n%n", floor.p50, floor.p99, floor.p999, floor.max, floor.count);
-        double f = Math.max(floor.p50, 1);
-        System.out.printf(Locale.ROOT, "Round-trip latency, ns (xF = multiple of the floor p50 of %d ns;"
-                + " shm/uds = shm p50 / uds p50 on the same path and size)%n", floor.p50);
+        long lo = rowFloors.values().stream().mapToLong(Long::longValue).min().orElse(floor.p50);
+        long hi = rowFloors.values().stream().mapToLong(Long::longValue).max().orElse(floor.p50);
+        System.out.printf(Locale.ROOT, "Round-trip latency, ns (xF = multiple of the floor p50 measured just before"
+                + " the row, %d to %d ns in this run;%n shm/uds = shm p50 / uds p50 of the same path and size, run one"
+                + " after the other)%n", lo, hi);
         System.out.printf(Locale.ROOT, "%-24s %-5s %6s  %-17s %-17s %-17s %s%n", "path", "over", "size", "p50 (xF)",
                 "p99 (xF)", "p99.9 (xF)", "shm/uds");
         for (Transport t : new Transport[] {Transport.SHM, Transport.UDS}) {
             for (int size : SIZES) {
                 for (Path3 p : Path3.values()) {
                     Latency l = latencies.get(key(p, t, size));
+                    double f = Math.max(rowFloors.get(p.name() + "/" + size), 1);
                     String ratio = "";
                     if (t == Transport.SHM) {
                         Latency u = latencies.get(key(p, Transport.UDS, size));
