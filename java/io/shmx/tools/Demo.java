@@ -169,6 +169,9 @@ final class Demo {
             commands.add(String.join(" ", cHostCmd));
             cHost = startCHost(cHostCmd, cHostLog);
             warmUp(javaHostName);
+            System.out.printf(Locale.ROOT, "shared memory mapped by the Java host (default configuration, any number"
+                    + " of guests): %.2f MiB%n%n", javaHost.host().mappedBytes() / (1024.0 * 1024.0));
+            System.out.flush();
 
             // This machine's speed can change within a run (a shared VM), so every figure is
             // compared with runs made right next to it: a short floor just before each
