@@ -401,6 +401,12 @@ static int shm_wait_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t ti
     }
 }
 
+/* The next record, waiting for it within the timeout (see shm_wait_record). */
+static int shm_next_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t timeout_ns) {
+    int rc = shmx_ring_peek(&x->ch.rx, rec);
+    return rc == -SHMX_EEMPTY ? shm_wait_record(x, rec, timeout_ns) : rc;
+}
+
 /* Where a peeked record's frame lies. */
 typedef struct located {
     uint8_t hdr[HDR];     /* private copy of the frame header */
@@ -450,8 +456,7 @@ static void shm_drop_record(shm_channel_t *x, const shmx_ring_record_t *rec, con
 static int shm_receive(shm_channel_t *x, shmx_message_t *msg, int64_t timeout_ns, int defer) {
     shmx_channel_t *ch = &x->ch;
     shmx_ring_record_t rec;
-    int rc = shmx_ring_peek(&ch->rx, &rec);
-    if (rc == -SHMX_EEMPTY) rc = shm_wait_record(x, &rec, timeout_ns);
+    int rc = shm_next_record(x, &rec, timeout_ns);
     if (rc != 0) return rc;
 
     located_t loc;
@@ -547,8 +552,7 @@ int64_t shmx_channel_receive_copy(shmx_channel_t *ch, void *dst, size_t cap, shm
     if (ch->transport == SHMX_TRANSPORT_UDS) return uds_receive_copy(ch, dst, cap, meta, timeout_ns);
     shm_channel_t *x = shm_of(ch);
     shmx_ring_record_t rec;
-    int rc = shmx_ring_peek(&ch->rx, &rec);
-    if (rc == -SHMX_EEMPTY) rc = shm_wait_record(x, &rec, timeout_ns);
+    int rc = shm_next_record(x, &rec, timeout_ns);
     if (rc != 0) return rc;
 
     located_t loc;
