@@ -77,11 +77,11 @@ public final class Message {
     /** Reads the struct the native receive filled and points the view at the payload. */
     void decode(Channel ch) {
         int o = metaOffset;
-        long data = meta.getLong(o + MessageLayout.DATA);
-        int length = meta.getInt(o + MessageLayout.LENGTH);
-        type = meta.getShort(o + MessageLayout.TYPE) & 0xFFFF;
-        flags = meta.get(o + MessageLayout.FLAGS) & 0xFF;
-        id = meta.getLong(o + MessageLayout.ID);
+        long data = MessageLayout.data(meta, o);
+        int length = MessageLayout.length(meta, o);
+        type = MessageLayout.type(meta, o);
+        flags = MessageLayout.flags(meta, o);
+        id = MessageLayout.id(meta, o);
         channel = ch;
         held = true;
         window.point(ch, data, length);

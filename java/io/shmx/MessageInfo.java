@@ -20,10 +20,10 @@ public final class MessageInfo {
     }
 
     void set(ByteBuffer meta) {
-        length = meta.getInt(MessageLayout.LENGTH);
-        type = meta.getShort(MessageLayout.TYPE) & 0xFFFF;
-        flags = meta.get(MessageLayout.FLAGS) & 0xFF;
-        id = meta.getLong(MessageLayout.ID);
+        length = MessageLayout.length(meta, 0);
+        type = MessageLayout.type(meta, 0);
+        flags = MessageLayout.flags(meta, 0);
+        id = MessageLayout.id(meta, 0);
     }
 
     /** @return the frame type */

@@ -1,5 +1,7 @@
 package io.shmx.internal;
 
+import java.nio.ByteBuffer;
+
 /**
  * Offsets of the public fields of the C struct {@code shmx_message_t}
  * ({@code include/shmx/channel.h}), which the receive natives fill inside
@@ -24,4 +26,29 @@ public final class MessageLayout {
     public static final int SIZE = 48;
     /** Required alignment. */
     public static final int ALIGNMENT = 8;
+
+    /** @return the payload address of the struct at {@code at} in {@code b} */
+    public static long data(ByteBuffer b, int at) {
+        return b.getLong(at + DATA);
+    }
+
+    /** @return the payload length of the struct at {@code at} in {@code b} */
+    public static int length(ByteBuffer b, int at) {
+        return b.getInt(at + LENGTH);
+    }
+
+    /** @return the frame type (unsigned) of the struct at {@code at} in {@code b} */
+    public static int type(ByteBuffer b, int at) {
+        return b.getShort(at + TYPE) & 0xFFFF;
+    }
+
+    /** @return the frame flags (unsigned) of the struct at {@code at} in {@code b} */
+    public static int flags(ByteBuffer b, int at) {
+        return b.get(at + FLAGS) & 0xFF;
+    }
+
+    /** @return the message id of the struct at {@code at} in {@code b} */
+    public static long id(ByteBuffer b, int at) {
+        return b.getLong(at + ID);
+    }
 }
