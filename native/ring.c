@@ -180,6 +180,55 @@ int shmx_ring_abort(shmx_ring_t *r) {
     return 0;
 }
 
+int shmx_ring_shrink(shmx_ring_t *r, uint32_t body_len) {
+    if (r->claim_total == 0) return -SHMX_ESTATE;
+    uint32_t pad = (uint32_t)(r->claim_pos - r->tail);
+    uint64_t old_rec = r->claim_total - pad;
+    uint64_t new_rec = record_bytes(body_len);
+    if (new_rec > old_rec) return -SHMX_EINVAL;
+    /* The caller may have written past the new end: zero it, as abort does. */
+    if (new_rec < old_rec) zero_span(r, r->claim_pos + new_rec, old_rec - new_rec);
+    shmx_record_header_t h;
+    memcpy(&h, &r->claim_header, sizeof h);
+    r->claim_total = pad + (uint32_t)new_rec;
+    r->claim_header = pack_header(body_len, h.kind);
+    return 0;
+}
+
+int shmx_ring_released(shmx_ring_t *r, uint64_t *head) {
+    int fits = refresh_space(r, 0);
+    if (fits < 0) return fits;
+    *head = r->head_cache;
+    return 0;
+}
+
+struct released_wait {
+    shmx_ring_t *r;
+    uint64_t pos;
+    int result; /* 1 reached, -SHMX_ECLOSED, -SHMX_ECORRUPT */
+};
+
+static int released_ready(void *arg) {
+    struct released_wait *w = arg;
+    /* Acquire: pairs with the release store in shmx_ring_close. */
+    if (atomic_load_explicit(&w->r->ctl->closed, memory_order_acquire) != 0) {
+        w->result = -SHMX_ECLOSED;
+        return 1;
+    }
+    int rc = refresh_space(w->r, 0);
+    w->result = rc < 0 ? rc : w->r->head_cache - w->pos < (1ull << 63); /* head >= pos, positions monotonic */
+    return w->result != 0;
+}
+
+int shmx_ring_wait_released(shmx_ring_t *r, uint64_t pos, int64_t deadline_ns, const shmx_idle_t *idle) {
+    if (pos - r->tail - 1u < (1ull << 63)) return -SHMX_EINVAL; /* beyond what was published */
+    struct released_wait w = {.r = r, .pos = pos, .result = 0};
+    /* The consumer's release notifies the space wait point (shmx_ring_release). */
+    int rc = shmx_wait_until(&r->ctl->space, released_ready, &w, deadline_ns, idle);
+    if (rc < 0) return rc;
+    return w.result < 0 ? w.result : 0;
+}
+
 struct space_wait {
     shmx_ring_t *r;
     uint64_t need;

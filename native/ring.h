@@ -78,6 +78,24 @@ int shmx_ring_commit(shmx_ring_t *r);
 int shmx_ring_abort(shmx_ring_t *r);
 
 /*
+ * Producer: shmx_ring_shrink - cut the open claim's body to @body_len bytes
+ * (no more than claimed; what the caller wrote past it is zeroed), so a
+ * record can be claimed for the most it may hold and committed with what it
+ * got. Returns 0, -SHMX_ESTATE (no open claim), -SHMX_EINVAL (longer).
+ */
+int shmx_ring_shrink(shmx_ring_t *r, uint32_t body_len);
+/*
+ * Producer: shmx_ring_released - the consumer's released position (its head),
+ * loaded once and checked against our tail. Returns 0 or -SHMX_ECORRUPT.
+ */
+int shmx_ring_released(shmx_ring_t *r, uint64_t *head);
+/*
+ * Producer: wait until the consumer has released everything before @pos (a
+ * position this side published). Returns 0, -ETIMEDOUT, -SHMX_ECLOSED,
+ * -SHMX_ECORRUPT, -SHMX_EINVAL (@pos beyond the tail).
+ */
+int shmx_ring_wait_released(shmx_ring_t *r, uint64_t pos, int64_t deadline_ns, const shmx_idle_t *idle);
+/*
  * Producer: wait until a record of @body_len bytes fits (or the ring closes).
  * Returns 0, -ETIMEDOUT, -SHMX_ECLOSED, -SHMX_ETOOBIG, -SHMX_ECORRUPT.
  */

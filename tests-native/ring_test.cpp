@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -560,6 +561,47 @@ TEST_F(RingTest, ShouldSeeNothingNewWhenHeldRecordsFillTheRing) {
     ASSERT_EQ(0, shmx_ring_release(&cons, cons.read));
     EXPECT_EQ(-SHMX_EEMPTY, shmx_ring_peek(&cons, &out));
     for (uint32_t i = 0; i < kCap; i++) ASSERT_EQ(0, data[i]) << "released space reads zero, at " << i;
+}
+
+TEST_F(RingTest, ShouldShrinkAnOpenClaimAndZeroWhatItGaveUp) {
+    void *body = nullptr;
+    ASSERT_EQ(0, shmx_ring_claim(&prod, 200, SHMX_RECORD_INLINE, &body));
+    std::memset(body, 0xAB, 200);
+    EXPECT_EQ(-SHMX_EINVAL, shmx_ring_shrink(&prod, 201));
+    ASSERT_EQ(0, shmx_ring_shrink(&prod, 20));
+    fill_body(body, 20, 77);
+    ASSERT_EQ(0, shmx_ring_commit(&prod));
+    ASSERT_NO_FATAL_FAILURE(expect_record(20, 77));
+    /* The next record starts right behind the shrunk one, where the cut bytes were zeroed. */
+    ASSERT_EQ(0, produce(30, 78));
+    ASSERT_NO_FATAL_FAILURE(expect_record(30, 78));
+    EXPECT_EQ(-SHMX_ESTATE, shmx_ring_shrink(&prod, 0));
+}
+
+TEST_F(RingTest, ShouldWaitUntilTheConsumerReleasedAPosition) {
+    ASSERT_EQ(0, produce(40, 1));
+    ASSERT_EQ(0, produce(40, 2));
+    uint64_t first_end = rec_bytes(40), second_end = 2 * rec_bytes(40);
+    uint64_t head = 1;
+    ASSERT_EQ(0, shmx_ring_released(&prod, &head));
+    EXPECT_EQ(0u, head);
+    shmx_idle_t idle{100, 0};
+    EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_released(&prod, first_end, shmx_now_ns() + 2 * kMs, &idle));
+    EXPECT_EQ(-SHMX_EINVAL, shmx_ring_wait_released(&prod, second_end + 8, shmx_now_ns() + 2 * kMs, &idle));
+    auto waiter = std::async(std::launch::async, [&] {
+        return shmx_ring_wait_released(&prod, second_end, shmx_now_ns() + 5000 * kMs, &idle);
+    });
+    shmx_ring_record_t out;
+    ASSERT_EQ(0, shmx_ring_peek(&cons, &out));
+    ASSERT_EQ(0, shmx_ring_release(&cons, out.end));
+    ASSERT_EQ(0, shmx_ring_peek(&cons, &out));
+    ASSERT_EQ(0, shmx_ring_release(&cons, out.end));
+    EXPECT_EQ(0, waiter.get());
+    ASSERT_EQ(0, shmx_ring_released(&prod, &head));
+    EXPECT_EQ(second_end, head);
+    /* A consumer that claims to have released more than was published is caught. */
+    poke64(&ctl->head, second_end + 64);
+    EXPECT_EQ(-SHMX_ECORRUPT, shmx_ring_released(&prod, &head));
 }
 
 TEST_F(RingTest, ShouldZeroWhatAnAbortedClaimExposed) {
