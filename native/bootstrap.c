@@ -1,7 +1,7 @@
 /*
  * Bootstrap: the per-user socket directory, listening and connecting by path,
- * and the fixed-size hello/welcome handshake (see bootstrap.h for the wire
- * layout).
+ * the fixed-size hello/welcome handshake, and the grow/extent messages that
+ * follow it (see bootstrap.h for the wire layout).
  *
  * Choices worth knowing:
  * - The socket is made 0600 with chmod() right after listen(), not with
@@ -39,7 +39,7 @@
 
 #define NAME_MAX_CHARS 64u
 #define HELLO_BYTES 16u
-#define WELCOME_BYTES 32u
+#define WELCOME_BYTES 36u
 #define LISTEN_BACKLOG 64
 /* Room for a few descriptors, so that a peer sending extras has them closed
  * here rather than dropped by the kernel (MSG_CTRUNC is still handled). */
@@ -437,6 +437,7 @@ int shmx_bootstrap_send_welcome(int fd, const shmx_welcome_t *w, int pass_fd) {
     put32(b + 16, w->epoch);
     put32(b + 20, w->max_payload);
     put64(b + 24, w->segment_bytes);
+    put32(b + 32, w->max_message);
     return send_msg(fd, b, sizeof b, pass_fd);
 }
 
@@ -465,6 +466,7 @@ int shmx_bootstrap_recv_welcome(int fd, int64_t deadline_ns, shmx_welcome_t *out
     w.epoch = get32(b + 16);
     w.max_payload = get32(b + 20);
     w.segment_bytes = get64(b + 24);
+    w.max_message = get32(b + 32);
     int wants_fd = w.status == 0 && w.transport == SHMX_TRANSPORT_SHM;
     int ok = get32(b) == SHMX_WELCOME_MAGIC && get16(b + 4) == SHMX_BOOTSTRAP_VERSION && valid_status(w.status) &&
              (w.status != 0 || w.transport == SHMX_TRANSPORT_SHM || w.transport == SHMX_TRANSPORT_UDS) &&
@@ -481,6 +483,104 @@ int shmx_bootstrap_recv_welcome(int fd, int64_t deadline_ns, shmx_welcome_t *out
     }
     *out = w;
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* grow and extent */
+
+int shmx_bootstrap_send_grow(int fd, uint32_t cls) {
+    uint8_t b[SHMX_GROW_BYTES];
+    put32(b, SHMX_GROW_MAGIC);
+    put16(b + 4, SHMX_BOOTSTRAP_VERSION);
+    put16(b + 6, 0);
+    put32(b + 8, cls);
+    put32(b + 12, 0);
+    return send_msg(fd, b, sizeof b, -1);
+}
+
+int shmx_bootstrap_parse_grow(const uint8_t *b, uint32_t *cls) {
+    if (get32(b) != SHMX_GROW_MAGIC || get16(b + 4) != SHMX_BOOTSTRAP_VERSION || get16(b + 6) != 0 ||
+        get32(b + 12) != 0)
+        return -SHMX_EPROTO;
+    *cls = get32(b + 8);
+    return 0;
+}
+
+int shmx_bootstrap_grow_prefix_ok(const uint8_t *b, size_t n) {
+    uint8_t prefix[8];
+    put32(prefix, SHMX_GROW_MAGIC);
+    put16(prefix + 4, SHMX_BOOTSTRAP_VERSION);
+    put16(prefix + 6, 0);
+    return memcmp(b, prefix, n < sizeof prefix ? n : sizeof prefix) == 0;
+}
+
+int shmx_bootstrap_send_extent(int fd, const shmx_extent_msg_t *m, int pass_fd) {
+    if (!m || pass_fd < 0) return -SHMX_EINVAL;
+    uint8_t b[SHMX_EXTENT_BYTES];
+    put32(b, SHMX_EXTENT_MAGIC);
+    put16(b + 4, SHMX_BOOTSTRAP_VERSION);
+    put16(b + 6, 0);
+    put32(b + 8, m->id);
+    put32(b + 12, m->cls);
+    put32(b + 16, m->first_index);
+    put32(b + 20, m->slot_count);
+    put64(b + 24, m->bytes);
+    put64(b + 32, 0);
+    return send_msg(fd, b, sizeof b, pass_fd);
+}
+
+int shmx_bootstrap_recv_extent(int fd, int64_t deadline_ns, shmx_extent_msg_t *out, int *fd_out) {
+    if (!out || !fd_out) return -SHMX_EINVAL;
+    *fd_out = -1;
+    uint8_t b[SHMX_EXTENT_BYTES];
+    int fds[MAX_RECV_FDS];
+    int nfds;
+    int rc = recv_exact(fd, b, sizeof b, deadline_ns, fds, MAX_RECV_FDS, &nfds);
+    if (rc == 0 && (get32(b) != SHMX_EXTENT_MAGIC || get16(b + 4) != SHMX_BOOTSTRAP_VERSION ||
+                    get16(b + 6) != 0 || get64(b + 32) != 0 || nfds < 1))
+        rc = -SHMX_EPROTO;
+    if (rc < 0) {
+        close_fds(fds, nfds);
+        return rc == -ECONNRESET ? -SHMX_EHOSTGONE : rc;
+    }
+    out->id = get32(b + 8);
+    out->cls = get32(b + 12);
+    out->first_index = get32(b + 16);
+    out->slot_count = get32(b + 20);
+    out->bytes = get64(b + 24);
+    *fd_out = fds[0];
+    close_fds(fds + 1, nfds - 1); /* one extent, one fd */
+    return 0;
+}
+
+ssize_t shmx_bootstrap_read_some(int fd, uint8_t *buf, size_t len) {
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * MAX_RECV_FDS)];
+    } ctl;
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl.buf;
+    m.msg_controllen = sizeof ctl.buf;
+    ssize_t n;
+    do {
+        n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    /* Nothing a guest sends carries descriptors: close whatever came. */
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int rfd;
+            memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof rfd);
+            close(rfd);
+        }
+    }
+    return n;
 }
 
 int shmx_bootstrap_peer_uid(int fd, uid_t *uid) {

@@ -1,5 +1,7 @@
 /*
- * Channels: the public shmx_channel_* API and its shared-memory transport.
+ * Channels: the public shmx_channel_* API, opening and closing, and the
+ * receiving half of the shared-memory transport (channel_send.c has the
+ * sending half).
  *
  * Sending: a payload of up to inline_max bytes is written straight into a ring
  * record (frame header, then payload); a larger one goes into a pool slot and
@@ -23,48 +25,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "channel_internal.h"
+#include "channel_shm.h"
 #include "shmx/errors.h"
 #include "shmx/frame.h"
 
-#define HDR SHMX_FRAME_HEADER_SIZE
-#define SLOT_BODY (HDR + (uint32_t)sizeof(shmx_slot_ref_t)) /* body of a SLOT record */
-#define NO_SLOT UINT32_MAX
-
-/* Longest sleep between two looks at the bootstrap socket while waiting on a ring. */
-#define RING_SLICE_NS 100000000LL
-/* A pool wait is not woken by close: look at the closed flag (and the socket) this often. */
-#define POOL_SLICE_NS 10000000LL
 /* Receives that time out within one slice look at the socket every this many times (power of two). */
 #define EMPTY_POLLS_PER_CHECK 64u
-/* Marks a deadline not computed yet (a wait that never happens never reads the clock). */
-#define NO_DEADLINE INT64_MIN
 #define PRE_SPIN 256u /* clock-free polls a receive makes before it starts timing its wait */
-
-/* A received record the receiver still holds, in receive order. */
-typedef struct held {
-    uint64_t end;        /* the record's end: the message's end_ */
-    uint64_t release_to; /* ring position to release up to (covers records dropped behind it) */
-    shmx_slot_ref_t ref; /* cls NO_SLOT: inline */
-} held_t;
-
-/*
- * A shm channel: the contract's struct first (so the pointer is the same, and
- * shmx_channel_destroy frees either transport with one free()), then the
- * receiver's held FIFO. Every real (decodable) record is at least
- * align8(8 + 24) = 32 bytes and held records never span more than the ring,
- * so ring_bytes / 32 entries always suffice.
- */
-typedef struct shm_channel {
-    struct shmx_channel ch;
-    uint32_t held_mask;   /* FIFO capacity - 1 (a power of two) */
-    uint32_t held_first;  /* index of the oldest entry */
-    uint32_t held_count;
-    uint32_t empty_polls; /* short receives that found nothing (see EMPTY_POLLS_PER_CHECK) */
-    held_t held[];
-} shm_channel_t;
-
-static inline shm_channel_t *shm_of(shmx_channel_t *ch) { return (shm_channel_t *)ch; }
 
 static inline uint32_t load_le32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -78,25 +45,12 @@ static inline uint32_t load_le32(const uint8_t *p) {
  */
 static inline void set_closed_locally(shmx_channel_t *ch) { __atomic_store_n(&ch->closed, 1, __ATOMIC_RELEASE); }
 
-/* 1 if the bootstrap socket shows that the other side hung up (never without a socket). */
-static int sock_hung_up(int sock) {
+/* Declared in channel_shm.h: used by both halves' waits. */
+int shmx_sock_hung_up(int sock) {
     if (sock < 0) return 0;
     struct pollfd p = {.fd = sock, .events = POLLRDHUP, .revents = 0};
     if (poll(&p, 1, 0) <= 0) return 0;
     return (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-/* The idle strategy of a wait slice after the first: a call spins only once. */
-static inline shmx_idle_t later_slices(const shmx_idle_t *idle) {
-    shmx_idle_t l = {.spin_iterations = idle->spin_iterations == UINT32_MAX ? UINT32_MAX : 0u,
-                     .yield_iterations = 0};
-    return l;
-}
-
-/* The end of the next wait slice, and whether it is a whole slice (not cut by the deadline). */
-static inline int64_t slice_end(int64_t now, int64_t deadline, int64_t slice, int *whole) {
-    *whole = deadline - now > slice;
-    return *whole ? now + slice : deadline;
 }
 
 /* ---- opening and closing --------------------------------------------------- */
@@ -110,10 +64,12 @@ int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index
     if (atomic_load_explicit(&ctl->state, memory_order_acquire) != SHMX_CHANNEL_ACTIVE) return -SHMX_ESTATE;
 
     uint32_t entries = cfg->ring_bytes / 32u;
-    shm_channel_t *x = calloc(1, sizeof(*x) + (size_t)entries * sizeof(held_t));
+    shm_channel_t *x = calloc(1, sizeof(*x) + (size_t)entries * (sizeof(held_t) + sizeof(in_flight_t)));
     if (x == NULL) return -ENOMEM;
     shmx_channel_t *ch = &x->ch;
-    x->held_mask = entries - 1u;
+    x->fifo_mask = entries - 1u;
+    x->flight = (in_flight_t *)&x->held[entries];
+    x->window = cfg->window_bytes;
 
     int tx_ring = is_host ? SHMX_RING_HOST_TO_GUEST : SHMX_RING_GUEST_TO_HOST;
     int rx_ring = is_host ? SHMX_RING_GUEST_TO_HOST : SHMX_RING_HOST_TO_GUEST;
@@ -135,6 +91,7 @@ int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index
     ch->self_owner = is_host ? SHMX_OWNER_HOST : index;
     ch->peer_owner = is_host ? index : SHMX_OWNER_HOST;
     ch->max_payload = cfg->max_payload;
+    ch->max_message = cfg->max_message;
     ch->inline_max = cfg->inline_max; /* validated to fit half a ring with its record and frame headers */
     ch->idle.spin_iterations = cfg->spin_iterations;
     ch->idle.yield_iterations = cfg->yield_iterations;
@@ -176,7 +133,7 @@ static void shm_return_slots(shm_channel_t *x) {
     if (ch->claim_open && ch->claim_in_slot) shmx_pool_free(ch->pool, &ch->claim_slot, ch->self_owner);
     ch->claim_open = 0;
     for (uint32_t i = 0; i < x->held_count; i++) {
-        const held_t *h = &x->held[(x->held_first + i) & x->held_mask];
+        const held_t *h = &x->held[(x->held_first + i) & x->fifo_mask];
         if (h->ref.cls != NO_SLOT) shmx_pool_free(ch->pool, &h->ref, ch->self_owner);
     }
     x->held_count = 0;
@@ -198,157 +155,12 @@ void shmx_channel_destroy(shmx_channel_t *ch) {
     free(ch);
 }
 
-/* ---- sending ----------------------------------------------------------------- */
-
-/* Claim a ring record, waiting for space until the deadline (*@deadline computed on first need). */
-static int shm_claim_record(shmx_channel_t *ch, uint32_t body_len, uint16_t kind, int64_t timeout_ns,
-                            int64_t *deadline, void **body) {
-    int rc = shmx_ring_claim(&ch->tx, body_len, kind, body);
-    if (rc != -SHMX_EWOULDBLOCK || timeout_ns == 0) return rc;
-    if (*deadline == NO_DEADLINE) *deadline = shmx_deadline(timeout_ns);
-    shmx_idle_t idle = ch->idle;
-    for (;;) {
-        int64_t now = shmx_now_ns();
-        if (now >= *deadline) return -SHMX_EWOULDBLOCK;
-        int whole;
-        int64_t end = slice_end(now, *deadline, RING_SLICE_NS, &whole);
-        rc = shmx_ring_wait_space(&ch->tx, body_len, end, &idle);
-        if (rc != 0 && rc != -ETIMEDOUT) return rc; /* closed, corrupt */
-        rc = shmx_ring_claim(&ch->tx, body_len, kind, body);
-        if (rc != -SHMX_EWOULDBLOCK) return rc;
-        /* A receiver that hung up never frees space. */
-        if (whole && sock_hung_up(ch->sock)) return -SHMX_ECLOSED;
-        idle = later_slices(&ch->idle);
-    }
-}
-
-/* Allocate a slot, waiting in slices (a close or a hang-up must not leave us asleep until the deadline). */
-static int shm_alloc_slot(shmx_channel_t *ch, uint32_t len, int64_t deadline, shmx_slot_ref_t *ref) {
-    shmx_idle_t idle = ch->idle;
-    for (;;) {
-        int64_t now = shmx_now_ns();
-        int64_t end = deadline - now > POOL_SLICE_NS ? now + POOL_SLICE_NS : deadline;
-        int rc = shmx_pool_alloc(ch->pool, len, ch->self_owner, end, &idle, ref);
-        if (rc != -SHMX_EWOULDBLOCK) return rc;
-        if (shmx_ring_is_closed(ch->tx.ctl)) return -SHMX_ECLOSED;
-        if (shmx_now_ns() >= deadline) return -SHMX_EWOULDBLOCK;
-        if (sock_hung_up(ch->sock)) return -SHMX_ECLOSED;
-        idle = later_slices(&ch->idle);
-    }
-}
-
-static int shm_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, void **data) {
-    int64_t deadline = NO_DEADLINE;
-    void *body;
-    if (len <= ch->inline_max) {
-        int rc = shm_claim_record(ch, HDR + len, SHMX_RECORD_INLINE, timeout_ns, &deadline, &body);
-        if (rc != 0) return rc;
-        ch->claim_in_slot = 0;
-        ch->claim_payload = (uint8_t *)body + HDR;
-    } else {
-        if (shmx_ring_is_closed(ch->tx.ctl)) return -SHMX_ECLOSED;
-        deadline = shmx_deadline(timeout_ns);
-        shmx_slot_ref_t ref;
-        int rc = shm_alloc_slot(ch, len, deadline, &ref);
-        if (rc != 0) return rc;
-        void *slot;
-        uint32_t size;
-        rc = shmx_pool_resolve(ch->pool, &ref, SHMX_SLOT_CLAIMED, ch->self_owner, &slot, &size);
-        if (rc == 0) rc = shm_claim_record(ch, SLOT_BODY, SHMX_RECORD_SLOT, timeout_ns, &deadline, &body);
-        if (rc != 0) {
-            shmx_pool_free(ch->pool, &ref, ch->self_owner);
-            return rc;
-        }
-        ch->claim_in_slot = 1;
-        ch->claim_slot = ref;
-        ch->claim_payload = slot;
-    }
-    ch->claim_open = 1;
-    ch->claim_len = len;
-    ch->claim_body = body;
-    *data = ch->claim_payload;
-    return 0;
-}
-
-int shmx_channel_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, void **data) {
-    if (ch == NULL || data == NULL) return -SHMX_EINVAL;
-    if (ch->transport == SHMX_TRANSPORT_UDS) return shmx_uds_claim(ch, len, shmx_deadline(timeout_ns), data);
-    if (ch->claim_open) return -SHMX_ESTATE;
-    if (len > ch->max_payload) return -SHMX_ETOOBIG;
-    return shm_claim(ch, len, timeout_ns, data);
-}
-
-/* Drop the open claim: the record never becomes visible, the slot goes back. */
-static void shm_drop_claim(shmx_channel_t *ch) {
-    shmx_ring_abort(&ch->tx);
-    if (ch->claim_in_slot) shmx_pool_free(ch->pool, &ch->claim_slot, ch->self_owner);
-    ch->claim_open = 0;
-}
-
-int64_t shmx_channel_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id) {
-    if (ch == NULL) return -SHMX_EINVAL;
-    if (ch->transport == SHMX_TRANSPORT_UDS) return shmx_uds_commit(ch, type, flags, id);
-    if (!ch->claim_open) return -SHMX_ESTATE;
-    uint64_t use = id != 0 ? id : ch->next_id;
-    int rc;
-    /* A failed commit sends nothing and drops the claim, whatever the reason. */
-    if (use > (uint64_t)INT64_MAX) {
-        rc = -SHMX_EINVAL; /* not representable in the returned id */
-    } else if (!ch->claim_in_slot) {
-        /* The payload already sits right after the header: encode only computes the CRC. */
-        rc = shmx_frame_encode(ch->claim_body, HDR + ch->claim_len, type, flags, use, ch->claim_payload,
-                               ch->claim_len);
-    } else {
-        rc = shmx_frame_header_encode(ch->claim_body, type, flags, use, ch->claim_payload, ch->claim_len);
-        if (rc >= 0) memcpy(ch->claim_body + HDR, &ch->claim_slot, sizeof(shmx_slot_ref_t));
-    }
-    /* The slot must stay ours (not yet SENT) if the ring closed: then we free it. */
-    if (rc >= 0 && shmx_ring_is_closed(ch->tx.ctl)) rc = -SHMX_ECLOSED;
-    if (rc < 0) {
-        shm_drop_claim(ch);
-        return rc;
-    }
-    if (ch->claim_in_slot) {
-        rc = shmx_pool_send(ch->pool, &ch->claim_slot, ch->self_owner, ch->peer_owner);
-        if (rc != 0) {
-            /* The slot was reclaimed under us: it is no longer ours to free. */
-            shmx_ring_abort(&ch->tx);
-            ch->claim_open = 0;
-            return rc;
-        }
-    }
-    shmx_ring_commit(&ch->tx);
-    ch->claim_open = 0;
-    if (id == 0) ch->next_id++;
-    return (int64_t)use;
-}
-
-int shmx_channel_abort(shmx_channel_t *ch) {
-    if (ch == NULL) return -SHMX_EINVAL;
-    if (!ch->claim_open) return -SHMX_ESTATE;
-    if (ch->transport == SHMX_TRANSPORT_UDS) ch->claim_open = 0; /* the claim is only our buffer */
-    else shm_drop_claim(ch);
-    return 0;
-}
-
-int64_t shmx_channel_send(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id, const void *payload,
-                          uint32_t len, int64_t timeout_ns) {
-    if (len != 0 && payload == NULL) return -SHMX_EINVAL;
-    /* Refuse before taking any space: a bad flag would only fail at commit. */
-    if ((flags & ~SHMX_FLAGS_KNOWN) != 0) return -SHMX_EFLAGS;
-    void *dst;
-    int rc = shmx_channel_claim(ch, len, timeout_ns, &dst);
-    if (rc != 0) return rc;
-    if (len != 0) memcpy(dst, payload, len);
-    return shmx_channel_commit(ch, type, flags, id);
-}
-
 /* ---- receiving ---------------------------------------------------------------- */
 
 /* Give back ring space now, or, behind held messages, when the newest of them is released. */
 static void shm_consume(shm_channel_t *x, uint64_t end) {
     if (x->held_count == 0) shmx_ring_release(&x->ch.rx, end);
-    else x->held[(x->held_first + x->held_count - 1u) & x->held_mask].release_to = end;
+    else x->held[(x->held_first + x->held_count - 1u) & x->fifo_mask].release_to = end;
 }
 
 /* Put the last peeked record back: the next peek reads it again. */
@@ -365,19 +177,20 @@ static inline void shm_unpeek(shmx_channel_t *ch, const shmx_ring_record_t *rec)
 static int shm_wait_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t timeout_ns) {
     shmx_channel_t *ch = &x->ch;
     int gone = ch->is_host ? -SHMX_ECLOSED : -SHMX_EHOSTGONE;
+    shmx_idle_t idle = ch->idle;
     if (timeout_ns != 0) {
         /* In a busy exchange the next record is usually a few hundred nanoseconds
-         * away: look for it before reading the clock (tens of ns a read in a VM),
-         * within the channel's own spin budget. */
-        uint32_t n = ch->idle.spin_iterations < PRE_SPIN ? ch->idle.spin_iterations : PRE_SPIN;
+         * away: look for it before reading the clock (tens of ns a read in a VM).
+         * These polls are part of the channel's spin budget, not added to it. */
+        uint32_t n = idle.spin_iterations < PRE_SPIN ? idle.spin_iterations : PRE_SPIN;
         for (uint32_t i = 0; i < n; i++) {
             shmx_cpu_relax();
             int rc = shmx_ring_peek(&ch->rx, rec);
             if (rc != -SHMX_EEMPTY) return rc;
         }
+        if (idle.spin_iterations != UINT32_MAX) idle.spin_iterations -= n;
     }
     int64_t deadline = timeout_ns == 0 ? NO_DEADLINE : shmx_deadline(timeout_ns);
-    shmx_idle_t idle = ch->idle;
     for (;;) {
         int whole = 0;
         if (deadline != NO_DEADLINE) {
@@ -391,7 +204,7 @@ static int shm_wait_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t ti
         if (rc != -SHMX_EEMPTY) return rc;
         /* A whole slice passed, or many short waits did: has the peer hung up? */
         if (whole || (++x->empty_polls & (EMPTY_POLLS_PER_CHECK - 1u)) == 0) {
-            if (sock_hung_up(ch->sock)) {
+            if (shmx_sock_hung_up(ch->sock)) {
                 /* Records published just before the hang-up may have landed after our peek. */
                 rc = shmx_ring_peek(&ch->rx, rec);
                 return rc == -SHMX_EEMPTY ? gone : rc;
@@ -479,7 +292,7 @@ static int shm_receive(shm_channel_t *x, shmx_message_t *msg, int64_t timeout_ns
     msg->slot_index_ = loc.ref.index;
     msg->slot_generation_ = loc.ref.generation;
     msg->reserved2_ = 0;
-    held_t *h = &x->held[(x->held_first + x->held_count) & x->held_mask];
+    held_t *h = &x->held[(x->held_first + x->held_count) & x->fifo_mask];
     h->end = rec.end;
     h->release_to = rec.end;
     h->ref = loc.ref;
@@ -520,7 +333,7 @@ int shmx_channel_release(shmx_channel_t *ch, const shmx_message_t *msg) {
     /* Our private record of the slot, not the caller's copy of it. */
     if (h->ref.cls != NO_SLOT) rc = shmx_pool_free(ch->pool, &h->ref, ch->self_owner);
     shmx_ring_release(&ch->rx, h->release_to); /* the ring space returns even if the slot was reclaimed */
-    x->held_first = (x->held_first + 1u) & x->held_mask;
+    x->held_first = (x->held_first + 1u) & x->fifo_mask;
     x->held_count--;
     return rc;
 }
@@ -607,8 +420,9 @@ void shmx_channel_set_idle(shmx_channel_t *ch, uint32_t spin_iterations, uint32_
 int shmx_channel_region(const shmx_channel_t *ch, int i, void **base, size_t *len) {
     if (ch == NULL || base == NULL || len == NULL) return -SHMX_EINVAL;
     if (ch->transport == SHMX_TRANSPORT_SHM) {
-        if (i != 0) return -SHMX_EINVAL;
-        *base = ch->seg->base; /* every ring and every slot lies in the one mapping */
+        if (i < 0) return -SHMX_EINVAL;
+        if (i > 0) return shmx_pool_region(ch->pool, i - 1, base, len); /* the extents mapped so far */
+        *base = ch->seg->base; /* every ring and the segment's own slots */
         *len = (size_t)ch->seg->size;
         return 0;
     }

@@ -23,7 +23,8 @@ struct shmx_channel {
     uint32_t epoch;       /* the entry's epoch when this channel was opened */
     uint32_t self_owner;  /* slot owner id of this side: SHMX_OWNER_HOST or the guest's index */
     uint32_t peer_owner;  /* slot owner id of the other side */
-    uint32_t max_payload;
+    uint32_t max_payload; /* largest frame (fragment) payload */
+    uint32_t max_message; /* largest message, fragments together */
     uint32_t inline_max;
     shmx_idle_t idle;
     uint64_t next_id;     /* next message id to send (starts at 1) */
@@ -44,6 +45,7 @@ struct shmx_channel {
     uint8_t *claim_payload;  /* where the caller writes */
     int claim_in_slot;
     shmx_slot_ref_t claim_slot;
+    uint32_t claim_slot_bytes; /* size of the claim's slot (flow-control accounting) */
 
     /* uds transport: private buffers of 24 + max_payload bytes */
     uint8_t *uds_tx;
@@ -82,6 +84,13 @@ int shmx_uds_claim(shmx_channel_t *ch, uint32_t len, int64_t deadline_ns, void *
 int64_t shmx_uds_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id);
 int shmx_uds_receive(shmx_channel_t *ch, shmx_message_t *msg, int64_t deadline_ns);
 int shmx_uds_release(shmx_channel_t *ch, const shmx_message_t *msg);
+
+/*
+ * stream.c: send @len (> max_payload, <= max_message) bytes as fragments.
+ * Returns the message id or a negative code (see shmx_channel_send).
+ */
+int64_t shmx_message_send(shmx_channel_t *ch, uint16_t type, uint64_t id, const void *payload, uint32_t len,
+                          int64_t timeout_ns);
 
 /*
  * host.c: called by shmx_channel_free for a host-side channel: reclaim every

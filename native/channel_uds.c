@@ -89,6 +89,9 @@ int shmx_channel_open_uds(int sock, int is_host, uint32_t max_payload, shmx_chan
     ch->self_owner = SHMX_OWNER_NONE; /* no pool */
     ch->peer_owner = SHMX_OWNER_NONE;
     ch->max_payload = max_payload;
+    /* Replaced by the opener with the host's figure (host.c from its configuration,
+     * guest.c from the welcome); a bare socketpair channel keeps the default. */
+    ch->max_message = def.max_message > max_payload ? def.max_message : max_payload;
     ch->inline_max = max_payload;
     ch->idle.spin_iterations = def.spin_iterations;
     ch->idle.yield_iterations = def.yield_iterations;

@@ -26,24 +26,32 @@
 _Static_assert(SHMX_CHANNEL_RING_CTL_OFFSET(2) <= PAGE, "channel controls fit one page");
 _Static_assert(sizeof(shmx_pool_ctl_t) <= PAGE, "pool control fits one page");
 
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+
 void shmx_config_default(shmx_config_t *cfg) {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->max_channels = 8;
-    cfg->ring_bytes = 64u * 1024u;
+    cfg->max_channels = 32;
+    cfg->ring_bytes = 64u * KIB;
     cfg->inline_max = 1024;
-    cfg->max_payload = 1024u * 1024u;
+    cfg->max_payload = MIB;
     cfg->class_count = 3;
-    cfg->class_size[0] = 16u * 1024u;
-    cfg->class_slots[0] = 32;
-    cfg->class_size[1] = 128u * 1024u;
-    cfg->class_slots[1] = 8;
-    cfg->class_size[2] = 1024u * 1024u;
+    cfg->class_size[0] = 4u * KIB;
+    cfg->class_slots[0] = 128;
+    cfg->class_size[1] = 64u * KIB;
+    cfg->class_slots[1] = 32;
+    cfg->class_size[2] = MIB;
     cfg->class_slots[2] = 4;
     cfg->segment_mode = SHMX_SEGMENT_MEMFD;
     cfg->transports = SHMX_TRANSPORT_SHM | SHMX_TRANSPORT_UDS;
     cfg->allowed_uid = UINT32_MAX;
     cfg->spin_iterations = 20000;
     cfg->yield_iterations = 50;
+    cfg->max_message = 64u * MIB;
+    cfg->window_bytes = 4u * MIB;
+    cfg->extent_bytes = 8u * MIB;
+    cfg->reserved = 0;
+    cfg->pool_max_bytes = 256ull * MIB;
 }
 
 /* *@at = round_up(*@at + @len, PAGE); returns nonzero on overflow. */
@@ -83,7 +91,20 @@ static const char *check_fields(const shmx_config_t *cfg) {
         return "segment_mode must be SHMX_SEGMENT_MEMFD or SHMX_SEGMENT_NAMED";
     if (cfg->transports == 0 || (cfg->transports & ~KNOWN_TRANSPORTS) != 0)
         return "transports must be a non-empty combination of SHMX_TRANSPORT_SHM and SHMX_TRANSPORT_UDS";
+    if (cfg->max_message < cfg->max_payload) return "max_message must be at least max_payload";
+    if (cfg->window_bytes < cfg->class_size[cfg->class_count - 1u])
+        return "window_bytes must be at least the largest class_size";
+    if (cfg->extent_bytes < PAGE || cfg->extent_bytes % PAGE != 0)
+        return "extent_bytes must be a multiple of 4096 and at least 4096";
+    if (cfg->reserved != 0) return "reserved must be 0";
     return NULL;
+}
+
+/* Sum of class_slots x class_size over checked fields: each term < 2^56, at most 8 of them. */
+static uint64_t slot_bytes(const shmx_config_t *cfg) {
+    uint64_t n = 0;
+    for (uint32_t c = 0; c < cfg->class_count; c++) n += (uint64_t)cfg->class_slots[c] * cfg->class_size[c];
+    return n;
 }
 
 /* Validate @cfg and fill @out; returns the first problem, or NULL. */
@@ -117,6 +138,9 @@ static const char *compute(const shmx_config_t *cfg, shmx_layout_t *out) {
         if (advance(&at, data_len)) return too_big;
     }
     if (at > MAX_SEGMENT_BYTES) return too_big;
+    /* After the size checks: a pool beyond 1 TiB is reported as that, not as a cap problem. */
+    if (cfg->pool_max_bytes < slot_bytes(cfg))
+        return "pool_max_bytes must be at least the segment's own pool (sum of class_slots x class_size)";
     lay.total_bytes = at;
     if (out != NULL) *out = lay;
     return NULL;
@@ -136,4 +160,21 @@ const char *shmx_config_problem(const shmx_config_t *cfg) {
 uint64_t shmx_config_segment_bytes(const shmx_config_t *cfg) {
     shmx_layout_t lay;
     return compute(cfg, &lay) == NULL ? lay.total_bytes : 0;
+}
+
+uint64_t shmx_pool_slot_bytes(const shmx_config_t *cfg) { return slot_bytes(cfg); }
+
+uint32_t shmx_extent_slots(const shmx_config_t *cfg, uint32_t slot_size) {
+    uint32_t n = slot_size == 0 ? 0 : cfg->extent_bytes / slot_size;
+    return n == 0 ? 1u : n;
+}
+
+int shmx_extent_layout(uint32_t slot_size, uint32_t count, shmx_extent_layout_t *out) {
+    uint64_t at = 0;
+    if (count == 0 || slot_size == 0) return -SHMX_EINVAL;
+    if (advance(&at, (uint64_t)count * sizeof(shmx_slot_meta_t))) return -SHMX_EINVAL;
+    out->data_offset = at;
+    if (advance(&at, (uint64_t)count * slot_size)) return -SHMX_EINVAL;
+    out->total_bytes = at;
+    return 0;
 }

@@ -72,6 +72,9 @@ static const char *errors_shmx_text(long long code)
     case SHMX_EPERMS:
         return "named segment or socket has the wrong owner, mode or file type: it must belong to this user, "
                "mode 0600 (0700 for its directory), and not be a symlink";
+    case SHMX_EFRAGMENT:
+        return "message fragments out of sequence: a fragment of another message, or an empty fragment "
+               "flagged MORE, arrived before the last fragment; the partial message was dropped";
     case SHMX_EPROTO:
         return "malformed or unexpected bootstrap message: host and guest may run different shmx versions";
     case SHMX_EPEERCRED:

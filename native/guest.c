@@ -2,8 +2,19 @@
  * The guest: connects to a host by name, receives its channel (and, for the
  * shm transport, the segment fd), checks what the host announced against the
  * segment itself, and opens its side of the channel.
+ *
+ * Pool extents: the guest's pool asks the host to grow (a grow request on
+ * the bootstrap socket) when every fitting class is empty, and maps extents
+ * lazily: a lookup that meets an index beyond what is mapped reads the
+ * announcements queued on the socket (the host sends them before any slot of
+ * the extent is published), checks each, and maps them in order. One mutex
+ * serialises that reading and mapping; lookups on other threads stay
+ * lock-free (pool.c). An index past everything announced is refused, never
+ * waited on for more than EXTENT_WAIT_NS.
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/un.h>
@@ -11,6 +22,7 @@
 
 #include "bootstrap.h"
 #include "channel_internal.h"
+#include "extent.h"
 #include "shmx/errors.h"
 #include "shmx/frame.h"
 #include "shmx/peer.h"
@@ -18,18 +30,108 @@
 /* However short the caller's timeout (it bounds the wait for the host to
  * appear), a host that has accepted gets this long to answer the hello. */
 #define HANDSHAKE_MIN_NS 2000000000LL
+/* Longest a lookup waits for an announcement the header says was made. */
+#define EXTENT_WAIT_NS 1000000000LL
 
 struct shmx_guest {
     shmx_channel_t *ch;
     int has_seg;
     shmx_segment_t seg; /* shm transport: the host's segment, validated on attach */
     shmx_pool_t pool;
+    int sock;           /* shm: the bootstrap socket (the channel owns it); -1 once it is closed */
+    pthread_mutex_t mu; /* serialises reading announcements and mapping extents */
+    int has_mu;
+    int extents_done;   /* a bad announcement or a hang-up: nothing more will be mapped */
+    uint32_t extent_count;
+    shmx_extent_t extents[SHMX_MAX_EXTENTS];
+    _Atomic uint64_t extent_bytes; /* mapped extent bytes, for shmx_guest_mapped_bytes (relaxed) */
 };
+
+/* ---- extents ------------------------------------------------------------------------ */
+
+/* The pool's grow hook: ask the host. A full socket or a gone host just leaves the wait to decide. */
+static void grow_hook(void *arg, uint32_t cls) {
+    shmx_guest_t *g = arg;
+    (void)shmx_bootstrap_send_grow(g->sock, cls);
+}
+
+/*
+ * Read, check and map the next announcement (it is queued: the caller polled).
+ * Returns 0, or a negative code after which nothing more is mapped.
+ */
+static int map_next_locked(shmx_guest_t *g, int64_t deadline) {
+    shmx_extent_msg_t m;
+    int fd;
+    int rc = shmx_bootstrap_recv_extent(g->sock, deadline, &m, &fd);
+    if (rc < 0) return rc;
+    shmx_pool_t *p = &g->pool;
+    shmx_extent_layout_t lay;
+    /* In order, continuing its class, sized as its class says: anything else is not our host's. */
+    if (m.id != g->extent_count || m.cls >= p->class_count || m.first_index != shmx_pool_class_end(p, m.cls) ||
+        m.slot_count == 0 || m.slot_count > p->cls[m.cls].chunk_slots ||
+        shmx_extent_layout(p->cls[m.cls].slot_size, m.slot_count, &lay) != 0 || lay.total_bytes != m.bytes) {
+        close(fd);
+        return -SHMX_EPROTO;
+    }
+    shmx_extent_t *e = &g->extents[g->extent_count];
+    rc = shmx_extent_attach(fd, m.bytes, e); /* checks the seals and the size; closes fd */
+    if (rc == 0) rc = shmx_pool_add_extent(p, m.cls, m.first_index, m.slot_count, e->base, e->bytes);
+    if (rc < 0) {
+        shmx_extent_close(e);
+        return rc;
+    }
+    e->cls = m.cls;
+    e->first = m.first_index;
+    e->count = m.slot_count;
+    g->extent_count++;
+    /* Relaxed: a figure for diagnostics. */
+    atomic_fetch_add_explicit(&g->extent_bytes, e->bytes, memory_order_relaxed);
+    return 0;
+}
+
+/* 1 if the socket has something to read within @timeout_ns (0: only look). */
+static int readable(int sock, int64_t timeout_ns) {
+    struct pollfd pf = {.fd = sock, .events = POLLIN, .revents = 0};
+    int ms = timeout_ns <= 0 ? 0 : (int)((timeout_ns + 999999) / 1000000);
+    int n;
+    do {
+        n = poll(&pf, 1, ms);
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
+/* The pool's map hook: map announced extents until slot @index of class @cls is mapped. */
+static int map_hook(void *arg, uint32_t cls, uint32_t index) {
+    shmx_guest_t *g = arg;
+    const shmx_segment_header_t *hdr = (const shmx_segment_header_t *)g->seg.base;
+    int64_t deadline = shmx_deadline(EXTENT_WAIT_NS);
+    int rc = -SHMX_EBADSLOT;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        /* Another thread may have mapped it while we waited for the lock. */
+        if (index < shmx_pool_class_end(&g->pool, cls)) {
+            rc = 0;
+            break;
+        }
+        if (g->extents_done || g->extent_count == SHMX_MAX_EXTENTS || g->sock < 0) break;
+        /* Wait only while the header claims more extents than we have read: a hint (any
+         * guest can write it), so a lie costs at most EXTENT_WAIT_NS. Acquire: pairs with
+         * the host's release store of the count (host_service.c). */
+        uint32_t hint = atomic_load_explicit(&hdr->extent_count, memory_order_acquire);
+        int64_t left = hint > g->extent_count ? deadline - shmx_now_ns() : 0;
+        if (!readable(g->sock, left)) break;
+        if (map_next_locked(g, deadline) != 0) g->extents_done = 1;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
 
 /* The entry the welcome names must be ours: in range, ACTIVE, with our epoch. */
 static int check_entry(const shmx_guest_t *g, const shmx_welcome_t *w) {
     if (w->channel_index >= g->seg.config.max_channels) return -SHMX_EPROTO;
-    if (w->max_payload != g->seg.config.max_payload || w->segment_bytes != g->seg.size) return -SHMX_EPROTO;
+    if (w->max_payload != g->seg.config.max_payload || w->max_message != g->seg.config.max_message ||
+        w->segment_bytes != g->seg.size)
+        return -SHMX_EPROTO;
     shmx_channel_ctl_t *ctl = shmx_segment_channel(&g->seg, w->channel_index);
     /* Acquire: pairs with the host's release store of ACTIVE (host.c), after
      * which the formatted rings and the epoch are visible. */
@@ -54,8 +156,15 @@ static int open_shm(shmx_guest_t *g, int sock, int seg_fd, const shmx_welcome_t 
         return rc;
     }
     rc = shmx_channel_open_shm(&g->seg, &g->pool, w->channel_index, 0, sock, &g->ch);
-    if (rc < 0) close(sock); /* a failed open leaves the socket with us */
-    return rc;
+    if (rc < 0) {
+        close(sock); /* a failed open leaves the socket with us */
+        return rc;
+    }
+    g->sock = sock;
+    g->pool.hook_arg = g;
+    g->pool.grow = grow_hook;
+    g->pool.map = map_hook;
+    return 0;
 }
 
 int shmx_guest_connect(const char *name, uint32_t transport, int64_t timeout_ns, shmx_guest_t **out) {
@@ -93,19 +202,24 @@ int shmx_guest_connect(const char *name, uint32_t transport, int64_t timeout_ns,
     }
 
     shmx_guest_t *g = calloc(1, sizeof *g);
-    if (!g) {
+    int err = g ? pthread_mutex_init(&g->mu, NULL) : ENOMEM;
+    if (err != 0) {
+        free(g);
         if (seg_fd >= 0) close(seg_fd);
         close(sock);
-        return -ENOMEM;
+        return -err;
     }
+    g->has_mu = 1;
+    g->sock = -1;
     if (transport == SHMX_TRANSPORT_SHM) {
         rc = open_shm(g, sock, seg_fd, &w, deadline);
-    } else if (w.max_payload == 0 || w.max_payload > SHMX_FRAME_MAX_PAYLOAD) {
+    } else if (w.max_payload == 0 || w.max_payload > SHMX_FRAME_MAX_PAYLOAD || w.max_message < w.max_payload) {
         close(sock); /* the channel would allocate buffers of this size: never trust it blindly */
         rc = -SHMX_EPROTO;
     } else {
         rc = shmx_channel_open_uds(sock, 0, w.max_payload, &g->ch);
         if (rc < 0) close(sock);
+        else g->ch->max_message = w.max_message; /* receive_message grows buffers only up to this */
     }
     if (rc < 0) {
         shmx_guest_close(g);
@@ -117,13 +231,21 @@ int shmx_guest_connect(const char *name, uint32_t transport, int64_t timeout_ns,
 
 shmx_channel_t *shmx_guest_channel(shmx_guest_t *g) { return g ? g->ch : NULL; }
 
-uint64_t shmx_guest_mapped_bytes(const shmx_guest_t *g) { return g && g->has_seg ? g->seg.size : 0; }
+uint64_t shmx_guest_mapped_bytes(const shmx_guest_t *g) {
+    if (!g || !g->has_seg) return 0;
+    /* Relaxed: a figure for diagnostics; map_next_locked raises it. */
+    return g->seg.size + atomic_load_explicit(&g->extent_bytes, memory_order_relaxed);
+}
 
 void shmx_guest_close(shmx_guest_t *g) {
     if (!g) return;
-    /* The channel first, while the segment is mapped: it closes the rings (the host sees
-     * -SHMX_ECLOSED at once), gives back the slots it holds, and hangs up. */
+    /* The channel first, while the segment and extents are mapped: it closes the rings
+     * (the host sees -SHMX_ECLOSED at once), gives back the slots it holds, and hangs up
+     * (closing the socket: no hook may run after this). */
     if (g->ch) shmx_channel_free(g->ch);
+    g->sock = -1;
+    for (uint32_t i = 0; i < g->extent_count; i++) shmx_extent_close(&g->extents[i]);
     if (g->has_seg) shmx_segment_close(&g->seg);
+    if (g->has_mu) pthread_mutex_destroy(&g->mu);
     free(g);
 }

@@ -7,6 +7,9 @@
  * only announcements to guests. A guest that misbehaves, hangs up or dies
  * costs its own channel and nothing else: refusals close only its socket, and
  * shmx_host_forget_channel reclaims every slot it held or sent.
+ *
+ * The service thread and the pool's growth live in host_service.c; the
+ * struct both work on is in host_internal.h.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,22 +31,6 @@
 
 /* How long a connected guest may take to say hello before it is dropped. */
 #define HELLO_TIMEOUT_NS 1000000000LL
-
-struct shmx_host {
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int listen_fd;
-    dev_t sock_dev; /* the socket file we bound: destroy unlinks only that one */
-    ino_t sock_ino;
-    shmx_config_t config; /* validated copy */
-    shmx_segment_t seg;
-    shmx_pool_t pool;
-    pthread_mutex_t mu;      /* guards the tables below and every entry's rings while it changes hands */
-    shmx_channel_t **shm;    /* [max_channels]: the channel on each entry, NULL when free */
-    shmx_channel_t **draining; /* [max_channels]: a freed channel whose guest has not hung up yet */
-    uint32_t *epochs;        /* [max_channels]: the last epoch each entry was given with */
-    shmx_channel_t **uds;    /* [max_channels]: uds channels, the first uds_count used */
-    uint32_t uds_count;
-};
 
 /* ------------------------------------------------------------------------ */
 /* create */
@@ -69,12 +56,15 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     shmx_host_t *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
     h->listen_fd = -1;
+    h->epoll_fd = -1;
+    h->stop_fd = -1;
     h->config = c;
     h->shm = calloc(c.max_channels, sizeof *h->shm);
     h->draining = calloc(c.max_channels, sizeof *h->draining);
     h->epochs = calloc(c.max_channels, sizeof *h->epochs);
     h->uds = calloc(c.max_channels, sizeof *h->uds);
-    if (!h->shm || !h->draining || !h->epochs || !h->uds) {
+    h->watch = calloc(c.max_channels, sizeof *h->watch);
+    if (!h->shm || !h->draining || !h->epochs || !h->uds || !h->watch) {
         rc = -ENOMEM;
         goto fail_alloc;
     }
@@ -87,24 +77,29 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     rc = shmx_segment_create(&c, name, &h->seg);
     if (rc < 0) goto fail_alloc;
     shmx_pool_init(&h->pool, h->seg.base, &h->seg.layout, &h->seg.config, 0); /* create formatted it */
+    h->pool_slot_bytes = shmx_pool_slot_bytes(&c);
     rc = pthread_mutex_init(&h->mu, NULL);
     if (rc != 0) {
         rc = -rc;
         goto fail_seg;
     }
+    rc = shmx_host_service_start(h);
+    if (rc < 0) goto fail_mutex;
     /* Listen last: a guest that connects finds everything ready. */
     rc = shmx_bootstrap_listen(h->path);
-    if (rc < 0) goto fail_mutex;
+    if (rc < 0) goto fail_service;
     h->listen_fd = rc;
     rc = remember_socket(h);
     if (rc < 0) {
         unlink(h->path);
         close(h->listen_fd);
-        goto fail_mutex;
+        goto fail_service;
     }
     *out = h;
     return 0;
 
+fail_service:
+    shmx_host_service_stop(h);
 fail_mutex:
     pthread_mutex_destroy(&h->mu);
 fail_seg:
@@ -114,6 +109,7 @@ fail_alloc:
     free(h->draining);
     free(h->epochs);
     free(h->uds);
+    free(h->watch);
     free(h);
     return rc;
 }
@@ -150,6 +146,7 @@ static int uid_allowed(const shmx_host_t *h, uid_t uid) {
 }
 
 static int reap_locked(shmx_host_t *h, uint32_t idx);
+static void forget_locked(shmx_host_t *h, shmx_channel_t *ch);
 
 static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
     pthread_mutex_lock(&h->mu);
@@ -181,19 +178,21 @@ static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
     }
     ch->host = h;
     h->shm[idx] = ch;
-    pthread_mutex_unlock(&h->mu);
 
+    /* Still under the lock: no extent can be announced between the welcome and the
+     * announcements of the extents that exist (a guest reads the welcome first). */
     shmx_welcome_t w = {.transport = SHMX_TRANSPORT_SHM,
                         .status = 0,
                         .channel_index = idx,
                         .epoch = epoch,
                         .max_payload = h->config.max_payload,
-                        .segment_bytes = h->seg.size};
+                        .segment_bytes = h->seg.size,
+                        .max_message = h->config.max_message};
     rc = shmx_bootstrap_send_welcome(ch->sock, &w, h->seg.fd);
-    if (rc < 0) {
-        shmx_host_forget_channel(h, ch); /* the guest left before it was welcomed */
-        return rc;
-    }
+    if (rc == 0) rc = shmx_host_service_admit_locked(h, idx, ch->sock);
+    if (rc < 0) forget_locked(h, ch); /* the guest left before it was welcomed */
+    pthread_mutex_unlock(&h->mu);
+    if (rc < 0) return rc;
     *out = ch;
     return 0;
 }
@@ -212,10 +211,14 @@ static int admit_uds(shmx_host_t *h, int sock, shmx_channel_t **out) {
         return refuse(sock, SHMX_TRANSPORT_UDS, rc);
     }
     ch->host = h;
+    ch->max_message = h->config.max_message;
     h->uds[h->uds_count++] = ch;
     pthread_mutex_unlock(&h->mu);
 
-    shmx_welcome_t w = {.transport = SHMX_TRANSPORT_UDS, .status = 0, .max_payload = h->config.max_payload};
+    shmx_welcome_t w = {.transport = SHMX_TRANSPORT_UDS,
+                        .status = 0,
+                        .max_payload = h->config.max_payload,
+                        .max_message = h->config.max_message};
     rc = shmx_bootstrap_send_welcome(ch->sock, &w, -1);
     if (rc < 0) {
         shmx_host_forget_channel(h, ch);
@@ -315,6 +318,7 @@ static void forget_locked(shmx_host_t *h, shmx_channel_t *ch) {
         if (idx < h->config.max_channels && h->shm[idx] == ch) {
             shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
             shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
+            shmx_host_service_forget_locked(h, idx, ch->sock); /* before the socket can close */
             /* Hang up our half: a guest still running reads end-of-stream and learns it now;
              * the entry is reaped once it hangs up too (at once if it already has). */
             if (ch->sock >= 0) shutdown(ch->sock, SHUT_WR);
@@ -354,8 +358,9 @@ void shmx_host_forget_channel(struct shmx_host *h, shmx_channel_t *ch) {
  */
 void shmx_host_destroy(shmx_host_t *h) {
     if (!h) return;
-    /* Stop admitting first, then let every guest go. */
+    /* Stop admitting and serving first, then let every guest go. */
     close(h->listen_fd);
+    shmx_host_service_stop(h);
     struct stat st;
     /* Unlink only our own socket: a later host may have replaced it. */
     if (lstat(h->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == h->sock_dev && st.st_ino == h->sock_ino)
@@ -371,11 +376,13 @@ void shmx_host_destroy(shmx_host_t *h) {
     h->uds_count = 0;
     pthread_mutex_unlock(&h->mu);
     pthread_mutex_destroy(&h->mu);
+    shmx_host_extents_close(h);
     shmx_segment_close(&h->seg);
     free(h->shm);
     free(h->draining);
     free(h->epochs);
     free(h->uds);
+    free(h->watch);
     free(h);
 }
 
@@ -386,13 +393,23 @@ int shmx_host_fd(const shmx_host_t *h) { return h ? h->listen_fd : -SHMX_EINVAL;
 
 const char *shmx_host_socket_path(const shmx_host_t *h) { return h ? h->path : NULL; }
 
-uint64_t shmx_host_mapped_bytes(const shmx_host_t *h) { return h ? h->seg.size : 0; }
+uint64_t shmx_host_mapped_bytes(const shmx_host_t *h) {
+    /* Relaxed: a figure for diagnostics; growth raises it under the host's lock. */
+    return h ? h->seg.size + atomic_load_explicit(&h->extent_bytes, memory_order_relaxed) : 0;
+}
 
 const shmx_config_t *shmx_host_config(const shmx_host_t *h) { return h ? &h->seg.config : NULL; }
 
 shmx_pool_t *shmx_host_pool(shmx_host_t *h) { return &h->pool; }
 
 shmx_segment_t *shmx_host_segment(shmx_host_t *h) { return &h->seg; }
+
+uint32_t shmx_host_extent_count(shmx_host_t *h) {
+    pthread_mutex_lock(&h->mu);
+    uint32_t n = h->extent_count;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
 
 uint32_t shmx_host_channel_count(shmx_host_t *h) {
     pthread_mutex_lock(&h->mu);

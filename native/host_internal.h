@@ -1,16 +1,101 @@
 /*
- * Private views into a host, for tests and diagnostics only (not exported:
- * the library is built with hidden visibility and these carry no
- * visibility attribute).
+ * The host's private state, shared by host.c (create, accept, forget,
+ * destroy) and host_service.c (the service thread and the pool's growth),
+ * and private views into a host for tests and diagnostics (not exported: the
+ * library is built with hidden visibility and these carry no visibility
+ * attribute).
  */
 #ifndef SHMX_HOST_INTERNAL_H
 #define SHMX_HOST_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
 
+#include "bootstrap.h"
+#include "extent.h"
 #include "pool.h"
 #include "segment.h"
 #include "shmx/peer.h"
+
+struct shmx_channel;
+
+/* What the service thread keeps per channel entry: a grow request arriving in pieces. */
+typedef struct shmx_host_watch {
+    int watched;                      /* the entry's socket is in the epoll set */
+    uint32_t partial_len;             /* bytes of an incomplete request so far */
+    uint8_t partial[SHMX_GROW_BYTES];
+} shmx_host_watch_t;
+
+struct shmx_host {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int listen_fd;
+    dev_t sock_dev; /* the socket file we bound: destroy unlinks only that one */
+    ino_t sock_ino;
+    shmx_config_t config; /* validated copy */
+    shmx_segment_t seg;
+    shmx_pool_t pool;
+    /*
+     * Guards the tables below, every entry's rings while it changes hands, and
+     * the extents: accept, channel free, growth and the service thread take it.
+     */
+    pthread_mutex_t mu;
+    struct shmx_channel **shm;      /* [max_channels]: the channel on each entry, NULL when free */
+    struct shmx_channel **draining; /* [max_channels]: a freed channel whose guest has not hung up yet */
+    uint32_t *epochs;               /* [max_channels]: the last epoch each entry was given with */
+    struct shmx_channel **uds;      /* [max_channels]: uds channels, the first uds_count used */
+    uint32_t uds_count;
+
+    /* The pool's growth (host_service.c), under mu. */
+    shmx_extent_t extents[SHMX_MAX_EXTENTS];
+    uint32_t extent_count;
+    uint64_t pool_slot_bytes;          /* slot bytes of the segment's pool and every extent */
+    _Atomic uint64_t extent_bytes;     /* bytes of every extent mapped, for shmx_host_mapped_bytes (relaxed) */
+
+    /* The service thread (host_service.c). */
+    shmx_host_watch_t *watch; /* [max_channels] */
+    int epoll_fd;
+    int stop_fd;   /* eventfd: written once to stop the thread */
+    int has_thread;
+    pthread_t thread;
+};
+
+/* ---- host_service.c ------------------------------------------------------------ */
+
+/*
+ * shmx_host_service_start - create the epoll set and start the service thread
+ * ("shmx-host"), which serves the grow requests of shm guests. Also installs
+ * the pool's grow hook. Returns 0 or -errno.
+ */
+int shmx_host_service_start(struct shmx_host *h);
+
+/* shmx_host_service_stop - stop and join the service thread; close the epoll set. Idempotent. */
+void shmx_host_service_stop(struct shmx_host *h);
+
+/*
+ * shmx_host_service_admit_locked - with mu held, right after entry @idx's
+ * welcome went out on @sock: announce every extent to it, then watch it for
+ * grow requests. Returns 0 or -errno (the guest could not be told: drop it).
+ */
+int shmx_host_service_admit_locked(struct shmx_host *h, uint32_t idx, int sock);
+
+/* shmx_host_service_forget_locked - with mu held: stop watching entry @idx's socket (before it closes). */
+void shmx_host_service_forget_locked(struct shmx_host *h, uint32_t idx, int sock);
+
+/*
+ * shmx_host_grow_locked - with mu held: add an extent of class @cls if the
+ * class is still empty and the cap (pool_max_bytes, SHMX_MAX_EXTENTS) allows,
+ * announce it to every shm guest, publish it and push its slots.
+ * Returns 1 if it grew, 0 if nothing was needed or allowed, or -errno.
+ */
+int shmx_host_grow_locked(struct shmx_host *h, uint32_t cls);
+
+/* shmx_host_extents_close - unmap and close every extent (destroy, after every channel is gone). */
+void shmx_host_extents_close(struct shmx_host *h);
+
+/* ---- views for tests and diagnostics ------------------------------------------- */
 
 /* The host's private view of its pool (for shmx_pool_stats). */
 shmx_pool_t *shmx_host_pool(shmx_host_t *host);
@@ -20,5 +105,8 @@ shmx_segment_t *shmx_host_segment(shmx_host_t *host);
 
 /* Channels the host currently serves (shm entries in use plus uds channels). */
 uint32_t shmx_host_channel_count(shmx_host_t *host);
+
+/* Extents the host has created so far. */
+uint32_t shmx_host_extent_count(shmx_host_t *host);
 
 #endif

@@ -2,13 +2,15 @@
  * Segments: create (size, fallocate, format, seal, publish ready) and attach
  * (check the file, map, wait for ready, validate a private copy of the
  * header). After attach only the private, validated config and layout are
- * used; the shared header is never read again.
+ * used; the shared header is never read again, but for the extent count,
+ * which guest.c takes as a hint.
  */
 #include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -63,7 +65,7 @@ static int named_path(const char *label, char *path, size_t len) {
  * unlimited), so an impossible size would be backed page by page until the
  * OOM killer steps in. Refuse what RAM and swap together can never hold.
  */
-static int fits_memory(uint64_t bytes) {
+int shmx_fits_memory(uint64_t bytes) {
     struct sysinfo si;
     if (sysinfo(&si) != 0) return 1; /* no figure to judge by: let fallocate decide */
     uint64_t unit = si.mem_unit ? si.mem_unit : 1u;
@@ -102,6 +104,8 @@ static void format(shmx_segment_t *seg) {
     hdr->pool_offset = seg->layout.pool_offset;
     memcpy(hdr->class_meta_offset, seg->layout.class_meta_offset, sizeof(hdr->class_meta_offset));
     memcpy(hdr->class_data_offset, seg->layout.class_data_offset, sizeof(hdr->class_data_offset));
+    /* Relaxed: published by `ready`; the host raises it later with release (host_service.c). */
+    atomic_store_explicit(&hdr->extent_count, 0, memory_order_relaxed);
 
     /* Relaxed stores: nobody may look before `ready`, whose release store publishes them. */
     for (uint32_t i = 0; i < seg->config.max_channels; i++) {
@@ -122,7 +126,7 @@ int shmx_segment_create(const shmx_config_t *cfg, const char *label, shmx_segmen
     out->mode = cfg->segment_mode;
     out->size = out->layout.total_bytes;
     out->owner = 1;
-    if (!fits_memory(out->size)) return -ENOMEM;
+    if (!shmx_fits_memory(out->size)) return -ENOMEM;
 
     int rc = open_backing(out, label);
     /* Back every page now: exhaustion is -ENOMEM/-ENOSPC here, never a SIGBUS later. */
@@ -218,9 +222,11 @@ int shmx_segment_attach_fd(int fd, int64_t timeout_ns, shmx_segment_t *out) {
     }
     if (rc == 0) rc = wait_ready((shmx_segment_header_t *)out->base, timeout_ns);
     if (rc == 0) {
-        /* One copy of the header; only the copy is validated and used. */
+        /* One copy of the header; only the copy is validated and used. The extent table
+         * after it changes while the host runs and is never part of the copy. */
         shmx_segment_header_t hdr;
-        memcpy(&hdr, out->base, sizeof(hdr));
+        memset(&hdr, 0, sizeof(hdr));
+        memcpy(&hdr, out->base, offsetof(shmx_segment_header_t, extent_count));
         rc = shmx_segment_validate_header(&hdr, out->size, &out->layout, &out->config);
     }
     /* A memfd segment must come sealed; only a named segment may be a plain 0600 file. */

@@ -57,6 +57,13 @@ uint8_t *shmx_segment_ring_data(const shmx_segment_t *seg, uint32_t i, int r);
 /* shmx_segment_reset_rings - format both rings of channel @i: empty, open, data zeroed. */
 void shmx_segment_reset_rings(const shmx_segment_t *seg, uint32_t i);
 
+/*
+ * shmx_fits_memory - 0 if @bytes exceed what RAM and swap together can ever
+ * hold (fallocate on a memfd would otherwise back them page by page until the
+ * OOM killer steps in), 1 otherwise or when there is no figure to judge by.
+ */
+int shmx_fits_memory(uint64_t bytes);
+
 /* shmx_segment_close - unmap, close the fd, and (owner, named mode) unlink the file. */
 void shmx_segment_close(shmx_segment_t *seg);
 

@@ -9,11 +9,12 @@ SHMX_DEBIAN_PACKAGES=(cmake make gcc g++ googletest libgtest-dev zlib1g-dev mave
 
 shmx_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Install whatever is missing (needs root on a fresh machine; a no-op once installed).
+# Install whatever is missing of the build's packages and of any named as
+# arguments (needs root on a fresh machine; a no-op once installed).
 shmx_install_packages() {
     local missing=()
     local p
-    for p in "${SHMX_DEBIAN_PACKAGES[@]}"; do
+    for p in "${SHMX_DEBIAN_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

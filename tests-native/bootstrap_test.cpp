@@ -1,5 +1,5 @@
-// Bootstrap: names, the socket directory, listen/connect by path and the
-// hello/welcome handshake (native/bootstrap.c).
+// Bootstrap: names, the socket directory, listen/connect by path, the
+// hello/welcome handshake and the grow/extent messages (native/bootstrap.c).
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -95,7 +95,7 @@ class BootstrapTest : public ::testing::Test {
 
     // A welcome as bootstrap.h lays it out, little-endian.
     static std::vector<uint8_t> RawWelcome(uint32_t magic, uint16_t transport, int32_t status) {
-        std::vector<uint8_t> b(32, 0);
+        std::vector<uint8_t> b(36, 0);
         auto put = [&](size_t off, uint64_t v, int n) {
             for (int i = 0; i < n; i++) b[off + i] = (uint8_t)(v >> (8 * i));
         };
@@ -107,6 +107,7 @@ class BootstrapTest : public ::testing::Test {
         put(16, 7, 4);
         put(20, 4096, 4);
         put(24, 1 << 20, 8);
+        put(32, 1 << 22, 4);
         return b;
     }
 
@@ -295,6 +296,7 @@ TEST_F(BootstrapTest, ShouldRoundTripHelloAndWelcomeWithTheFdClosedOnExec) {
     w.epoch = 0xDEADBEEF;
     w.max_payload = 123456;
     w.segment_bytes = 0x123456789ULL;
+    w.max_message = 0x4000001;
     ASSERT_EQ(shmx_bootstrap_send_welcome(sv[1], &w, passed), 0);
     shmx_welcome_t got = {};
     int fd = -1;
@@ -305,6 +307,7 @@ TEST_F(BootstrapTest, ShouldRoundTripHelloAndWelcomeWithTheFdClosedOnExec) {
     EXPECT_EQ(got.epoch, 0xDEADBEEFu);
     EXPECT_EQ(got.max_payload, 123456u);
     EXPECT_EQ(got.segment_bytes, 0x123456789ULL);
+    EXPECT_EQ(got.max_message, 0x4000001u);
     ASSERT_GE(fd, 0);
     EXPECT_NE(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
     struct stat a, b;
@@ -474,6 +477,119 @@ TEST_F(BootstrapTest, ShouldRefuseMoreDescriptorsThanFitAsAProtocolError) {
     close(p[0]);
     close(sv[0]);
     close(sv[1]);
+}
+
+TEST_F(BootstrapTest, ShouldRoundTripGrowRequests) {
+    int sv[2];
+    SocketPair(sv);
+    ASSERT_EQ(shmx_bootstrap_send_grow(sv[0], 5), 0);
+    uint8_t b[SHMX_GROW_BYTES];
+    ASSERT_EQ(read(sv[1], b, sizeof b), (ssize_t)sizeof b);
+    uint32_t cls = 0;
+    ASSERT_EQ(shmx_bootstrap_parse_grow(b, &cls), 0);
+    EXPECT_EQ(cls, 5u);
+    EXPECT_EQ(b[0], 'G');
+    EXPECT_EQ(b[3], 'W');
+    for (size_t n = 0; n <= sizeof b; n++) EXPECT_TRUE(shmx_bootstrap_grow_prefix_ok(b, n)) << n;
+
+    struct Case {
+        const char *what;
+        size_t at;
+        uint8_t value;
+    } cases[] = {{"bad magic", 0, 'X'}, {"bad version", 4, 2}, {"reserved half", 6, 1}, {"reserved word", 12, 1}};
+    for (const Case &c : cases) {
+        uint8_t bad[SHMX_GROW_BYTES];
+        memcpy(bad, b, sizeof bad);
+        bad[c.at] = c.value;
+        EXPECT_EQ(shmx_bootstrap_parse_grow(bad, &cls), -SHMX_EPROTO) << c.what;
+        EXPECT_EQ(shmx_bootstrap_grow_prefix_ok(bad, sizeof bad) != 0, c.at >= 8) << c.what;
+        EXPECT_EQ(shmx_bootstrap_grow_prefix_ok(bad, c.at + 1) != 0, c.at >= 8) << c.what << ": seen at once";
+    }
+    close(sv[0]);
+    close(sv[1]);
+}
+
+TEST_F(BootstrapTest, ShouldRoundTripExtentAnnouncementsWithTheirMemfd) {
+    int sv[2];
+    SocketPair(sv);
+    int passed = memfd_create("bootstrap-extent", 0);
+    ASSERT_GE(passed, 0);
+    shmx_extent_msg_t m = {3, 2, 0x10203, 77, 0x123456789ULL};
+    ASSERT_EQ(shmx_bootstrap_send_extent(sv[1], &m, passed), 0);
+    EXPECT_EQ(shmx_bootstrap_send_extent(sv[1], &m, -1), -SHMX_EINVAL) << "an announcement always carries its fd";
+    shmx_extent_msg_t got = {};
+    int fd = -1;
+    ASSERT_EQ(shmx_bootstrap_recv_extent(sv[0], Deadline(kSecond), &got, &fd), 0);
+    EXPECT_EQ(got.id, 3u);
+    EXPECT_EQ(got.cls, 2u);
+    EXPECT_EQ(got.first_index, 0x10203u);
+    EXPECT_EQ(got.slot_count, 77u);
+    EXPECT_EQ(got.bytes, 0x123456789ULL);
+    ASSERT_GE(fd, 0);
+    EXPECT_NE(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+    struct stat a, b;
+    ASSERT_EQ(fstat(passed, &a), 0);
+    ASSERT_EQ(fstat(fd, &b), 0);
+    EXPECT_EQ(a.st_ino, b.st_ino);
+    close(fd);
+    close(passed);
+    EXPECT_EQ(shmx_bootstrap_recv_extent(sv[0], Deadline(0), &got, &fd), -ETIMEDOUT) << "nothing more queued";
+    close(sv[1]);
+    EXPECT_EQ(shmx_bootstrap_recv_extent(sv[0], Deadline(kSecond), &got, &fd), -SHMX_EHOSTGONE);
+    EXPECT_EQ(fd, -1);
+    close(sv[0]);
+}
+
+TEST_F(BootstrapTest, ShouldRejectFlawedExtentAnnouncementsAndCloseTheirFds) {
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    std::vector<uint8_t> good(SHMX_EXTENT_BYTES, 0);
+    const uint32_t magic = SHMX_EXTENT_MAGIC;
+    memcpy(good.data(), &magic, 4);
+    good[4] = 1;
+    struct Case {
+        const char *what;
+        size_t at;
+        uint8_t value;
+        bool with_fd;
+    } cases[] = {{"bad magic", 0, 'X', true}, {"bad version", 4, 9, true}, {"reserved half", 6, 1, true},
+                 {"reserved tail", 39, 1, true}, {"no fd", 0, 'E', false}};
+    for (const Case &c : cases) {
+        int sv[2];
+        SocketPair(sv);
+        std::vector<uint8_t> bytes = good;
+        bytes[c.at] = c.value;
+        SendRaw(sv[1], bytes.data(), bytes.size(), c.with_fd ? std::vector<int>{p[1]} : std::vector<int>{});
+        shmx_extent_msg_t m;
+        int fd = 0;
+        EXPECT_EQ(shmx_bootstrap_recv_extent(sv[0], Deadline(kSecond), &m, &fd), -SHMX_EPROTO) << c.what;
+        EXPECT_EQ(fd, -1) << c.what;
+        close(sv[0]);
+        close(sv[1]);
+    }
+    close(p[1]);
+    EXPECT_TRUE(AllWritersClosed(p[0])) << "every fd that came with a flawed announcement was closed";
+    close(p[0]);
+}
+
+TEST_F(BootstrapTest, ShouldReadWhatIsThereAndCloseDescriptorsThatCameWithIt) {
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    int sv[2];
+    SocketPair(sv);
+    uint8_t buf[64];
+    EXPECT_EQ(shmx_bootstrap_read_some(sv[0], buf, sizeof buf), -EAGAIN);
+    const uint8_t bytes[5] = {1, 2, 3, 4, 5};
+    SendRaw(sv[1], bytes, sizeof bytes, {p[1], p[1]});
+    close(p[1]);
+    EXPECT_EQ(shmx_bootstrap_read_some(sv[0], buf, 3), 3);
+    EXPECT_EQ(buf[2], 3);
+    EXPECT_TRUE(AllWritersClosed(p[0])) << "descriptors a guest sends are never kept";
+    EXPECT_EQ(shmx_bootstrap_read_some(sv[0], buf, sizeof buf), 2);
+    close(sv[1]);
+    EXPECT_EQ(shmx_bootstrap_read_some(sv[0], buf, sizeof buf), 0) << "end of stream";
+    close(p[0]);
+    close(sv[0]);
 }
 
 TEST_F(BootstrapTest, ShouldReportThePeerUid) {

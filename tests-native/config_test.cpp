@@ -89,15 +89,15 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, ShouldFillTheDocumentedDefaults) {
-    EXPECT_EQ(8u, cfg_.max_channels);
+    EXPECT_EQ(32u, cfg_.max_channels);
     EXPECT_EQ(64u * 1024, cfg_.ring_bytes);
     EXPECT_EQ(1024u, cfg_.inline_max);
     EXPECT_EQ(1024u * 1024, cfg_.max_payload);
     ASSERT_EQ(3u, cfg_.class_count);
-    EXPECT_EQ(16u * 1024, cfg_.class_size[0]);
-    EXPECT_EQ(32u, cfg_.class_slots[0]);
-    EXPECT_EQ(128u * 1024, cfg_.class_size[1]);
-    EXPECT_EQ(8u, cfg_.class_slots[1]);
+    EXPECT_EQ(4u * 1024, cfg_.class_size[0]);
+    EXPECT_EQ(128u, cfg_.class_slots[0]);
+    EXPECT_EQ(64u * 1024, cfg_.class_size[1]);
+    EXPECT_EQ(32u, cfg_.class_slots[1]);
     EXPECT_EQ(1024u * 1024, cfg_.class_size[2]);
     EXPECT_EQ(4u, cfg_.class_slots[2]);
     for (uint32_t c = 3; c < SHMX_MAX_CLASSES; c++) {
@@ -109,14 +109,38 @@ TEST_F(ConfigTest, ShouldFillTheDocumentedDefaults) {
     EXPECT_EQ(UINT32_MAX, cfg_.allowed_uid);
     EXPECT_EQ(20000u, cfg_.spin_iterations);
     EXPECT_EQ(50u, cfg_.yield_iterations);
+    EXPECT_EQ(64u * 1024 * 1024, cfg_.max_message);
+    EXPECT_EQ(4u * 1024 * 1024, cfg_.window_bytes);
+    EXPECT_EQ(8u * 1024 * 1024, cfg_.extent_bytes);
+    EXPECT_EQ(0u, cfg_.reserved);
+    EXPECT_EQ(256ull * 1024 * 1024, cfg_.pool_max_bytes);
 }
 
 TEST_F(ConfigTest, ShouldAcceptTheDefaults) { ExpectAccepted(cfg_); }
 
-TEST_F(ConfigTest, ShouldMapTheDefaultSegmentInUnder8MiB) {
+TEST_F(ConfigTest, ShouldMapTheDefaultSegmentInAbout11MiB) {
     uint64_t total = shmx_config_segment_bytes(&cfg_);
-    EXPECT_GT(total, 0u);
-    EXPECT_LT(total, 8ull * 1024 * 1024);
+    EXPECT_GT(total, 10ull * 1024 * 1024);
+    EXPECT_LT(total, 12ull * 1024 * 1024) << "config.h says about 11 MiB";
+    EXPECT_EQ(128ull * 4096 + 32ull * 65536 + 4ull * 1048576, shmx_pool_slot_bytes(&cfg_));
+}
+
+TEST_F(ConfigTest, ShouldSizeExtentsByExtentBytesWithAtLeastOneSlot) {
+    EXPECT_EQ(2048u, shmx_extent_slots(&cfg_, 4096));
+    EXPECT_EQ(8u, shmx_extent_slots(&cfg_, 1u << 20));
+    EXPECT_EQ(1u, shmx_extent_slots(&cfg_, 16u << 20)) << "a class larger than an extent still gets one slot";
+    cfg_.extent_bytes = 4096;
+    EXPECT_EQ(1u, shmx_extent_slots(&cfg_, 64u * 1024));
+
+    shmx_extent_layout_t lay;
+    ASSERT_EQ(0, shmx_extent_layout(4096, 2048, &lay));
+    EXPECT_EQ(2048u * sizeof(shmx_slot_meta_t), lay.data_offset) << "metadata first";
+    EXPECT_EQ(2048u * sizeof(shmx_slot_meta_t) + 2048u * 4096, lay.total_bytes);
+    ASSERT_EQ(0, shmx_extent_layout(192, 3, &lay));
+    EXPECT_EQ(4096u, lay.data_offset);
+    EXPECT_EQ(8192u, lay.total_bytes) << "data page-rounded too";
+    EXPECT_EQ(-SHMX_EINVAL, shmx_extent_layout(4096, 0, &lay));
+    EXPECT_EQ(-SHMX_EINVAL, shmx_extent_layout(0, 1, &lay));
 }
 
 TEST_F(ConfigTest, ShouldLayOutDefaultRegionsAlignedAndDisjoint) { ExpectAlignedAndDisjoint(cfg_); }
@@ -198,6 +222,18 @@ TEST_F(ConfigTest, ShouldRejectEachRuleWithItsOwnMessage) {
          "transports must be a non-empty combination of SHMX_TRANSPORT_SHM and SHMX_TRANSPORT_UDS"},
         {"unknown transport", [](shmx_config_t &c) { c.transports = SHMX_TRANSPORT_SHM | 4; },
          "transports must be a non-empty combination of SHMX_TRANSPORT_SHM and SHMX_TRANSPORT_UDS"},
+        {"max_message below max_payload", [](shmx_config_t &c) { c.max_message = c.max_payload - 1; },
+         "max_message must be at least max_payload"},
+        {"window below the largest class", [](shmx_config_t &c) { c.window_bytes = (1u << 20) - 64; },
+         "window_bytes must be at least the largest class_size"},
+        {"extent below a page", [](shmx_config_t &c) { c.extent_bytes = 0; },
+         "extent_bytes must be a multiple of 4096 and at least 4096"},
+        {"extent not a multiple of a page", [](shmx_config_t &c) { c.extent_bytes = 8192 + 64; },
+         "extent_bytes must be a multiple of 4096 and at least 4096"},
+        {"reserved set", [](shmx_config_t &c) { c.reserved = 1; }, "reserved must be 0"},
+        {"cap below the segment's own pool",
+         [](shmx_config_t &c) { c.pool_max_bytes = 128ull * 4096 + 32ull * 65536 + 4ull * 1048576 - 1; },
+         "pool_max_bytes must be at least the segment's own pool (sum of class_slots x class_size)"},
         {"channels beyond 1 TiB",
          [](shmx_config_t &c) {
              c.max_channels = SHMX_MAX_CHANNELS;
@@ -211,6 +247,7 @@ TEST_F(ConfigTest, ShouldRejectEachRuleWithItsOwnMessage) {
                  c.class_size[k] = 0xFFFFFFC0u - (SHMX_MAX_CLASSES - 1 - k) * 64u;
                  c.class_slots[k] = 1u << 24;  // 2^56 bytes per class: sums would overflow 32 bits many times
              }
+             c.window_bytes = UINT32_MAX;
          },
          "segment would exceed 1 TiB"},
     };
@@ -247,6 +284,9 @@ TEST_F(ConfigTest, ShouldAcceptEveryBoundaryValue) {
     c.class_size[0] = 64;
     c.class_slots[0] = 1u << 24;
     c.max_payload = 64;
+    c.max_message = 64;
+    c.window_bytes = 64;
+    c.pool_max_bytes = 64ull << 24;
     ExpectAccepted(c);
 
     c = cfg_;
@@ -263,6 +303,21 @@ TEST_F(ConfigTest, ShouldAcceptEveryBoundaryValue) {
     c.class_size[0] = SHMX_FRAME_MAX_PAYLOAD;
     c.class_slots[0] = 1;
     c.max_payload = SHMX_FRAME_MAX_PAYLOAD;
+    c.max_message = SHMX_FRAME_MAX_PAYLOAD;
+    c.window_bytes = SHMX_FRAME_MAX_PAYLOAD;
+    c.pool_max_bytes = SHMX_FRAME_MAX_PAYLOAD;
+    ExpectAccepted(c);
+
+    c = cfg_;
+    c.max_message = c.max_payload;
+    c.window_bytes = 1u << 20;
+    c.extent_bytes = 4096;
+    c.pool_max_bytes = 128ull * 4096 + 32ull * 65536 + 4ull * 1048576; // the cap may equal the segment's pool: no growth
+    ExpectAccepted(c);
+    c.max_message = UINT32_MAX;
+    c.window_bytes = UINT32_MAX;
+    c.extent_bytes = UINT32_MAX - 4095;
+    c.pool_max_bytes = UINT64_MAX;
     ExpectAccepted(c);
 
     c = cfg_;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -263,6 +264,49 @@ TEST_F(HostGuestTest, ShouldDescribeItselfThroughItsAccessors) {
     shmx_channel_t *ch = nullptr;
     EXPECT_EQ(shmx_host_accept(host_, 0, &ch), -ETIMEDOUT);
     EXPECT_EQ(shmx_host_accept(host_, 20 * kMs, &ch), -ETIMEDOUT);
+}
+
+// The figure: 17 idle plugins of one host (default configuration) cost the host
+// at most 16 MiB of shared memory: one segment, one shared pool, no extent until needed.
+TEST_F(HostGuestTest, ShouldMapAtMost16MiBForAHostWithSeventeenIdleGuests) {
+    shmx_config_default(&cfg_);
+    CreateHost();
+    std::vector<shmx_channel_t *> host_sides;
+    for (int i = 0; i < 17; i++) {
+        shmx_guest_t *g = nullptr;
+        shmx_channel_t *ch = nullptr;
+        ConnectPair(kShm, &g, &ch);
+        ASSERT_NE(g, nullptr);
+        guests_.push_back(g);
+        host_sides.push_back(ch);
+        EXPECT_EQ(shmx_guest_mapped_bytes(g), shmx_config_segment_bytes(&cfg_)) << "guest " << i;
+    }
+    EXPECT_EQ(shmx_host_channel_count(host_), 17u);
+    const uint64_t mapped = shmx_host_mapped_bytes(host_);
+    EXPECT_GE(mapped, shmx_config_segment_bytes(&cfg_));
+    EXPECT_LE(mapped, 16ull * 1024 * 1024);
+    EXPECT_EQ(shmx_host_extent_count(host_), 0u);
+    RecordProperty("host_mapped_bytes_with_17_guests", std::to_string(mapped));
+    printf("host with 17 idle guests maps %llu bytes (%.2f MiB)\n", (unsigned long long)mapped,
+           (double)mapped / (1024.0 * 1024.0));
+    /* And any of them can still send a 10 MiB message through that pool. */
+    const size_t big = 10u * 1024 * 1024;
+    std::vector<uint8_t> payload(big);
+    for (size_t i = 0; i < big; i++) payload[i] = (uint8_t)(i * 31u + (i >> 12));
+    for (int g : {0, 16}) {
+        auto sent = std::async(std::launch::async, [&] {
+            return shmx_channel_send(shmx_guest_channel(guests_[g]), 300, 0, 0, payload.data(), (uint32_t)big,
+                                     5000 * kMs);
+        });
+        void *buf = nullptr;
+        size_t cap = 0;
+        EXPECT_EQ((int64_t)big, shmx_channel_receive_message(host_sides[g], &buf, &cap, nullptr, 5000 * kMs));
+        EXPECT_GT(sent.get(), 0) << "guest " << g;
+        EXPECT_TRUE(buf != nullptr && memcmp(buf, payload.data(), big) == 0) << "guest " << g;
+        free(buf);
+    }
+    EXPECT_LE(shmx_host_mapped_bytes(host_), 16ull * 1024 * 1024) << "flow control kept it within the pool";
+    for (shmx_channel_t *ch : host_sides) shmx_channel_free(ch);
 }
 
 TEST_F(HostGuestTest, ShouldRefuseBadNamesAndConfigurations) {

@@ -1,6 +1,10 @@
-// The slot pool: allocation, ownership, waiting, reclaim, ABA and corrupted lists.
+// The slot pool: allocation, ownership, waiting, reclaim, ABA and corrupted lists,
+// shards, stress over threads, two mappings and processes, and extents (growth
+// through the grow hook, lazy mapping through the map hook).
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -22,9 +27,77 @@ constexpr uint32_t kHost = SHMX_OWNER_HOST;
 uint32_t Load32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 void Store32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
+// A pool view's extents grown through its grow hook, as the host does it (host_service.c),
+// and mapped through another view's map hook, as a guest does it (guest.c), without sockets.
+struct Grower {
+    std::mutex mu;
+    shmx_pool_t *host = nullptr;
+    std::vector<shmx_extent_t> extents;
+    uint32_t max_extents = 0;
+    std::atomic<int> calls{0};
+
+    // Hook: add an extent of @cls if it is still empty and the cap allows (as the host).
+    static void Grow(void *arg, uint32_t cls) {
+        Grower *g = static_cast<Grower *>(arg);
+        g->calls.fetch_add(1);
+        std::lock_guard<std::mutex> lock(g->mu);
+        g->GrowLocked(cls);
+    }
+
+    int GrowLocked(uint32_t cls) {
+        if (extents.size() >= max_extents || !shmx_pool_class_empty(host, cls)) return 0;
+        shmx_extent_t e;
+        uint32_t first = shmx_pool_class_end(host, cls);
+        int rc = shmx_extent_create(cls, host->cls[cls].slot_size, first, host->cls[cls].chunk_slots, &e);
+        if (rc != 0) return rc;
+        rc = shmx_pool_add_extent(host, cls, first, e.count, e.base, e.bytes);
+        if (rc != 0) return rc;
+        extents.push_back(e);
+        return shmx_pool_push_extent(host, cls, first) == 0 ? 1 : -1;
+    }
+
+    ~Grower() {
+        for (shmx_extent_t &e : extents) shmx_extent_close(&e);
+    }
+};
+
+struct Mapper {
+    std::mutex mu;
+    Grower *grower = nullptr;
+    shmx_pool_t *guest = nullptr;
+    std::vector<shmx_extent_t> mapped;
+    std::atomic<int> calls{0};
+
+    // Hook: map, in order, every extent the grower made that this view lacks (as a guest).
+    static int Map(void *arg, uint32_t cls, uint32_t index) {
+        Mapper *m = static_cast<Mapper *>(arg);
+        m->calls.fetch_add(1);
+        std::lock_guard<std::mutex> lock(m->mu);
+        std::lock_guard<std::mutex> glock(m->grower->mu);
+        while (m->mapped.size() < m->grower->extents.size()) {
+            const shmx_extent_t &src = m->grower->extents[m->mapped.size()];
+            shmx_extent_t e;
+            if (shmx_extent_attach(dup(src.fd), src.bytes, &e) != 0) return -1;
+            if (shmx_pool_add_extent(m->guest, src.cls, src.first, src.count, e.base, e.bytes) != 0) return -1;
+            m->mapped.push_back(e);
+        }
+        return index < shmx_pool_class_end(m->guest, cls) ? 0 : -1;
+    }
+
+    ~Mapper() {
+        for (shmx_extent_t &e : mapped) shmx_extent_close(&e);
+    }
+};
+
 class PoolTest : public ::testing::Test {
   protected:
     void SetUp() override {
+        seg_.fd = -1;
+        // Tests that look at list heads must know which shard a free lands on: they run
+        // pinned to CPU 0 (shard 0, where every slot starts). Threaded tests unpin.
+        ASSERT_EQ(0, sched_getaffinity(0, sizeof(all_cpus_), &all_cpus_));
+        if (!CPU_ISSET(0, &all_cpus_)) GTEST_SKIP() << "CPU 0 is not ours to pin to (the shard tests need it)";
+        PinTo(0);
         shmx_config_t cfg;
         shmx_config_default(&cfg);
         cfg.max_channels = 4;
@@ -38,19 +111,54 @@ class PoolTest : public ::testing::Test {
         cfg.class_size[2] = 4096;
         cfg.class_slots[2] = 1;
         cfg.max_payload = 4096;
+        cfg.extent_bytes = 4096;  // extents of 16, 4 and 1 slots
         ASSERT_EQ(0, shmx_segment_create(&cfg, "pooltest", &seg_));
         shmx_pool_init(&pool_, seg_.base, &seg_.layout, &seg_.config, 0);
     }
 
-    void TearDown() override { shmx_segment_close(&seg_); }
+    void TearDown() override {
+        Unpin();
+        shmx_segment_close(&seg_);
+    }
+
+    static void PinTo(int cpu) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+    }
+
+    // Run on every CPU we were given again (threads created after this inherit it).
+    void Unpin() { sched_setaffinity(0, sizeof(all_cpus_), &all_cpus_); }
+
+    // A CPU of ours whose shard is not 0, or -1.
+    int CpuOfAnotherShard() const {
+        for (int cpu = 1; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &all_cpus_) && cpu % SHMX_POOL_SHARDS != 0) return cpu;
+        return -1;
+    }
 
     int Alloc(uint32_t size, uint32_t owner, int64_t timeout_ns, shmx_slot_ref_t *ref,
               const shmx_idle_t *idle = &kIdle) {
-        return shmx_pool_alloc(&pool_, size, owner, shmx_deadline(timeout_ns), idle, ref);
+        return AllocIn(&pool_, size, owner, timeout_ns, ref, idle);
     }
 
-    shmx_slot_meta_t &Meta(uint32_t cls, uint32_t index) { return pool_.cls[cls].meta[index]; }
-    uint64_t &Head(uint32_t cls) { return pool_.ctl->free_head[cls][0]; }
+    static int AllocIn(shmx_pool_t *pool, uint32_t size, uint32_t owner, int64_t timeout_ns, shmx_slot_ref_t *ref,
+                       const shmx_idle_t *idle = &kIdle) {
+        return shmx_pool_alloc(pool, size, owner, shmx_deadline(timeout_ns), idle, ref);
+    }
+
+    // Metadata of any slot this view has mapped (segment or extent).
+    shmx_slot_meta_t &Meta(uint32_t cls, uint32_t index) {
+        const shmx_pool_class_t &k = pool_.cls[cls];
+        if (index < k.slot_count) return k.meta[index];
+        for (uint32_t j = 0; j < k.chunk_count; j++)
+            if (index - k.chunk[j].first < k.chunk[j].count) return k.chunk[j].meta[index - k.chunk[j].first];
+        ADD_FAILURE() << "no slot " << cls << "/" << index;
+        return k.meta[0];
+    }
+    uint64_t &Head(uint32_t cls, uint32_t shard = 0) { return pool_.ctl->free_head[cls][shard][0]; }
+    uint32_t ClassSlots(uint32_t cls) const { return shmx_pool_class_end(const_cast<shmx_pool_t *>(&pool_), cls); }
 
     // free + claimed + sent == total for every class, and the free count is what the lists hold.
     void ExpectAccounted(uint32_t expect_free_total = UINT32_MAX) {
@@ -60,12 +168,11 @@ class PoolTest : public ::testing::Test {
         uint32_t free_total = 0;
         for (uint32_t c = 0; c < st.class_count; c++) {
             SCOPED_TRACE(c);
-            EXPECT_EQ(pool_.cls[c].slot_count, st.total_slots[c]);
+            EXPECT_EQ(ClassSlots(c), st.total_slots[c]);
             EXPECT_EQ(st.total_slots[c], st.free_slots[c] + st.claimed_slots[c] + st.sent_slots[c]);
             uint32_t free_state = 0;
-            for (uint32_t i = 0; i < pool_.cls[c].slot_count; i++)
-                free_state += Load32(&Meta(c, i).state) == SHMX_SLOT_FREE;
-            EXPECT_EQ(free_state, st.free_slots[c]) << "every FREE slot is on the list, and only those";
+            for (uint32_t i = 0; i < ClassSlots(c); i++) free_state += Load32(&Meta(c, i).state) == SHMX_SLOT_FREE;
+            EXPECT_EQ(free_state, st.free_slots[c]) << "every FREE slot is on a list, and only those";
             free_total += st.free_slots[c];
         }
         if (expect_free_total != UINT32_MAX) {
@@ -75,7 +182,7 @@ class PoolTest : public ::testing::Test {
 
     uint32_t TotalSlots() const {
         uint32_t n = 0;
-        for (uint32_t c = 0; c < pool_.class_count; c++) n += pool_.cls[c].slot_count;
+        for (uint32_t c = 0; c < pool_.class_count; c++) n += ClassSlots(c);
         return n;
     }
 
@@ -88,10 +195,18 @@ class PoolTest : public ::testing::Test {
         return refs;
     }
 
+    void InstallGrower(Grower *g, uint32_t max_extents) {
+        g->host = &pool_;
+        g->max_extents = max_extents;
+        pool_.hook_arg = g;
+        pool_.grow = Grower::Grow;
+    }
+
     static constexpr shmx_idle_t kIdle = {100, 10};
     static constexpr shmx_idle_t kSleepAtOnce = {0, 0};
-    shmx_segment_t seg_;
-    shmx_pool_t pool_;
+    cpu_set_t all_cpus_;
+    shmx_segment_t seg_{};
+    shmx_pool_t pool_{};
 };
 
 TEST_F(PoolTest, ShouldRoundTripAllocAndFree) {
@@ -369,6 +484,7 @@ TEST_F(PoolTest, ShouldNeverFreeOnBehalfOfNoOwner) {
 }
 
 TEST_F(PoolTest, ShouldKeepExactCountsAfterAMultiThreadedStress) {
+    Unpin();
     constexpr int kThreads = 4;
     constexpr int kIterations = 20000;
     const auto stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -533,6 +649,369 @@ TEST_F(PoolTest, ShouldSurviveGarbageInTheFreedWaitPoint) {
     EXPECT_EQ(-SHMX_EWOULDBLOCK, Alloc(1, kHost, 5 * kMs, &ref, &kSleepAtOnce));
     for (const shmx_slot_ref_t &r : refs) EXPECT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
     ExpectAccounted(TotalSlots());
+}
+
+// ---- shards ---------------------------------------------------------------------------
+
+TEST_F(PoolTest, ShouldFreeOntoTheCallingCpusShardAndTakeFromOtherShardsWhenItsOwnIsEmpty) {
+    const int cpu = CpuOfAnotherShard();
+    if (cpu < 0) GTEST_SKIP() << "no CPU of ours maps to a shard other than 0";
+    const uint32_t shard = static_cast<uint32_t>(cpu) % SHMX_POOL_SHARDS;
+    PinTo(cpu);
+    EXPECT_EQ(0u, static_cast<uint32_t>(Head(0, shard))) << "every slot starts on shard 0";
+    shmx_slot_ref_t ref;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &ref)) << "an empty own shard takes from another";
+    EXPECT_EQ(0u, ref.cls);
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &ref, kHost));
+    EXPECT_EQ(ref.index + 1u, static_cast<uint32_t>(Head(0, shard))) << "freed onto this CPU's shard";
+    shmx_slot_ref_t again;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &again));
+    EXPECT_EQ(ref.index, again.index) << "own shard first";
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &again, kHost));
+    ExpectAccounted(TotalSlots());
+
+    // A class is empty only when every shard is: all 7 slots come out, from both shards.
+    std::vector<shmx_slot_ref_t> refs = Exhaust();
+    EXPECT_TRUE(shmx_pool_class_empty(&pool_, 0));
+    PinTo(0);
+    for (const shmx_slot_ref_t &r : refs) ASSERT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
+    EXPECT_FALSE(shmx_pool_class_empty(&pool_, 0));
+    ExpectAccounted(TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldDetectCorruptionOnEveryShard) {
+    for (uint32_t shard = 1; shard < SHMX_POOL_SHARDS; shard++) {
+        SCOPED_TRACE(shard);
+        __atomic_store_n(&Head(2, shard), (uint64_t{9} << 32) | 1000u, __ATOMIC_RELEASE);
+        shmx_slot_ref_t ref;
+        ASSERT_EQ(0, Alloc(4096, kHost, 0, &ref)) << "shard 0 first (we run on CPU 0)";
+        EXPECT_EQ(-SHMX_ECORRUPT, Alloc(4096, kHost, 0, &ref)) << "then the wild head";
+        __atomic_store_n(&Head(2, shard), uint64_t{0}, __ATOMIC_RELEASE);
+        shmx_slot_ref_t only = {2, 0, Load32(&Meta(2, 0).generation), 0};
+        ASSERT_EQ(0, shmx_pool_free(&pool_, &only, kHost));
+    }
+}
+
+// ---- stress: threads, two mappings, processes ----------------------------------------
+
+// One worker of the stress tests: random allocations (any size, so every class and the
+// fallback to larger ones), waits when the pool is empty, frees; every slot it holds is
+// filled with its own byte, so a slot handed to two holders at once shows a foreign byte.
+struct StressWorker {
+    StressWorker(shmx_pool_t *p, uint32_t o, uint32_t s) : pool(p), owner(o), seed(s) {}
+
+    shmx_pool_t *pool;
+    uint32_t owner;
+    uint32_t seed;
+    int errors = 0;
+    int waited = 0;      // allocations that found the pool empty, slept and then got a slot
+    int fallbacks = 0;   // allocations served by a class larger than the smallest fitting one
+    std::vector<shmx_slot_ref_t> held;
+
+    void Run(std::chrono::steady_clock::time_point stop_at, uint32_t max_held) {
+        std::mt19937 rng(seed);
+        const uint8_t mark = static_cast<uint8_t>(0x40 + owner);
+        while (std::chrono::steady_clock::now() < stop_at) {
+            if (held.size() < max_held && rng() % 2 == 0) {
+                uint32_t size = rng() % 4097;
+                shmx_slot_ref_t ref;
+                // A zero timeout first: if that finds every fitting class empty, the second
+                // call must wait for another holder's free.
+                int rc = shmx_pool_alloc(pool, size, owner, shmx_deadline(0), &kIdleOf, &ref);
+                bool had_to_wait = rc == -SHMX_EWOULDBLOCK;
+                if (had_to_wait) rc = shmx_pool_alloc(pool, size, owner, shmx_deadline(20 * kMs), &kIdleOf, &ref);
+                if (rc == -SHMX_EWOULDBLOCK) continue;  // all held by others for 20 ms: try again
+                void *data;
+                uint32_t got;
+                if (rc != 0 || shmx_pool_resolve(pool, &ref, SHMX_SLOT_CLAIMED, owner, &data, &got) != 0) {
+                    errors++;
+                    continue;
+                }
+                waited += had_to_wait;
+                uint32_t smallest = 0;
+                while (pool->cls[smallest].slot_size < size) smallest++;
+                fallbacks += ref.cls > smallest;
+                memset(data, mark, got);
+                held.push_back(ref);
+            } else if (!held.empty()) {
+                size_t k = rng() % held.size();
+                shmx_slot_ref_t ref = held[k];
+                held.erase(held.begin() + static_cast<long>(k));
+                void *data;
+                uint32_t got;
+                if (shmx_pool_resolve(pool, &ref, SHMX_SLOT_CLAIMED, owner, &data, &got) != 0) {
+                    errors++;
+                    continue;
+                }
+                const uint8_t *p = static_cast<const uint8_t *>(data);
+                for (uint32_t b = 0; b < got; b += 61) {
+                    if (p[b] != mark) {
+                        errors++;
+                        break;
+                    }
+                }
+                if (shmx_pool_free(pool, &ref, owner) != 0) errors++;
+            }
+        }
+        for (const shmx_slot_ref_t &ref : held) errors += shmx_pool_free(pool, &ref, owner) != 0;
+        held.clear();
+    }
+
+    static constexpr shmx_idle_t kIdleOf = {50, 2};
+};
+
+TEST_F(PoolTest, ShouldKeepExactCountsWithThreadsOnTwoMappingsOfOneMemfd) {
+    Unpin();
+    // The same memfd mapped a second time, at another address, with its own view of the pool.
+    shmx_segment_t second;
+    ASSERT_EQ(0, shmx_segment_attach_fd(dup(seg_.fd), 1000 * kMs, &second));
+    ASSERT_NE(seg_.base, second.base);
+    shmx_pool_t other;
+    shmx_pool_init(&other, second.base, &second.layout, &second.config, 0);
+
+    constexpr int kThreads = 4;
+    const auto stop_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    std::vector<StressWorker> w;
+    for (int t = 0; t < kThreads; t++)
+        w.emplace_back(t % 2 == 0 ? &pool_ : &other, static_cast<uint32_t>(t + 1), 99u + static_cast<uint32_t>(t));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++) threads.emplace_back([&, t] { w[t].Run(stop_at, 3); });
+    for (std::thread &th : threads) th.join();
+
+    int waited = 0, fallbacks = 0;
+    for (const StressWorker &x : w) {
+        EXPECT_EQ(0, x.errors) << "owner " << x.owner;
+        waited += x.waited;
+        fallbacks += x.fallbacks;
+    }
+    // 4 threads holding up to 3 of 7 slots: the pool runs dry, and the smallest class is busy.
+    EXPECT_GT(waited, 0) << "some allocations waited for a free and got it";
+    EXPECT_GT(fallbacks, 0) << "some allocations fell back to a larger class";
+    ExpectAccounted(TotalSlots());
+    shmx_segment_close(&second);
+}
+
+TEST_F(PoolTest, ShouldKeepExactCountsWithProcessesSharingThePool) {
+    Unpin();
+    constexpr int kChildren = 2;
+    std::vector<pid_t> pids;
+    for (int i = 0; i < kChildren; i++) {
+        int fd = dup(seg_.fd);
+        ASSERT_GE(fd, 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            shmx_segment_t mine;
+            if (shmx_segment_attach_fd(fd, 1000 * kMs, &mine) != 0) _exit(100);
+            shmx_pool_t pool;
+            shmx_pool_init(&pool, mine.base, &mine.layout, &mine.config, 0);
+            StressWorker x(&pool, static_cast<uint32_t>(10 + i), 7u + static_cast<uint32_t>(i));
+            x.Run(std::chrono::steady_clock::now() + std::chrono::milliseconds(1000), 3);
+            _exit(x.errors > 0 ? 1 : 0);
+        }
+        close(fd);
+        ASSERT_GT(pid, 0);
+        pids.push_back(pid);
+    }
+    StressWorker mine(&pool_, 20, 5);
+    mine.Run(std::chrono::steady_clock::now() + std::chrono::milliseconds(1000), 3);
+    EXPECT_EQ(0, mine.errors);
+    for (pid_t pid : pids) {
+        int status = 0;
+        ASSERT_EQ(pid, waitpid(pid, &status, 0));
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_NE(1, WEXITSTATUS(status)) << "a child saw a wrong byte or a failed call";
+        EXPECT_NE(100, WEXITSTATUS(status));
+    }
+    /* Whether anyone had to wait depends on scheduling (a loaded machine may never run
+     * the processes at once); the wake across processes is its own test above. */
+    ExpectAccounted(TotalSlots());
+}
+
+// ---- extents ------------------------------------------------------------------------------
+
+TEST_F(PoolTest, ShouldGrowThroughTheHookWhenEveryFittingClassIsEmpty) {
+    Grower g;
+    InstallGrower(&g, 4);
+    std::vector<shmx_slot_ref_t> refs;
+    shmx_slot_ref_t ref;
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ(0, Alloc(1, kHost, 0, &ref));
+        refs.push_back(ref);
+    }
+    EXPECT_EQ(0, g.calls.load()) << "larger classes still had slots";
+    ASSERT_EQ(0, Alloc(2000, kHost, 0, &ref));
+    refs.push_back(ref);
+    EXPECT_EQ(0, g.calls.load());
+
+    // Class 2 (4096) is empty now: a 4096-byte allocation asks for an extent of class 2.
+    ASSERT_EQ(0, Alloc(4096, kHost, 0, &ref)) << "grown on the spot, so a zero timeout is enough";
+    EXPECT_EQ(1, g.calls.load());
+    ASSERT_EQ(1u, g.extents.size());
+    EXPECT_EQ(2u, ref.cls);
+    EXPECT_EQ(1u, ref.index) << "extent indexes continue the class's";
+    EXPECT_EQ(1u, g.extents[0].count) << "extent_bytes 4096 holds one 4096-byte slot";
+    void *data;
+    uint32_t size;
+    ASSERT_EQ(0, shmx_pool_resolve(&pool_, &ref, SHMX_SLOT_CLAIMED, kHost, &data, &size));
+    shmx_extent_layout_t lay;
+    ASSERT_EQ(0, shmx_extent_layout(4096, 1, &lay));
+    EXPECT_EQ(g.extents[0].base + lay.data_offset, data) << "the slot lives in the extent";
+    memset(data, 0x5A, size);
+    void *rbase;
+    size_t rlen;
+    ASSERT_EQ(0, shmx_pool_region(&pool_, 0, &rbase, &rlen));
+    EXPECT_EQ(g.extents[0].base, rbase);
+    EXPECT_EQ(g.extents[0].bytes, rlen);
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_region(&pool_, 1, &rbase, &rlen));
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_region(&pool_, -1, &rbase, &rlen));
+    refs.push_back(ref);
+
+    // Extent slots send, resolve, free and reclaim like the segment's.
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &ref, kHost, 3));
+    EXPECT_EQ(0, shmx_pool_resolve(&pool_, &ref, SHMX_SLOT_SENT, 3, &data, &size));
+    ExpectAccounted(TotalSlots() - 6);
+    EXPECT_EQ(1u, shmx_pool_reclaim_owner(&pool_, 3));
+    refs.pop_back();
+    ExpectAccounted(TotalSlots() - 5);
+    for (const shmx_slot_ref_t &r : refs) ASSERT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
+    ExpectAccounted(TotalSlots());
+    EXPECT_EQ(8u, TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldGrowTheSmallestFittingClassOnlyUpToItsCap) {
+    Grower g;
+    InstallGrower(&g, 1);
+    std::vector<shmx_slot_ref_t> refs = Exhaust();
+    // Everything taken, then one extent of the smallest fitting class (0: 16 slots), used up.
+    ASSERT_EQ(1u, g.extents.size());
+    EXPECT_EQ(0u, g.extents[0].cls);
+    EXPECT_EQ(16u, g.extents[0].count);
+    EXPECT_EQ(4u, g.extents[0].first);
+    g.max_extents = 2;
+    shmx_slot_ref_t ref;
+    ASSERT_EQ(0, Alloc(300, kHost, 0, &ref)) << "class 1 is the smallest that fits 300 bytes";
+    refs.push_back(ref);
+    EXPECT_EQ(1u, ref.cls);
+    EXPECT_EQ(2u, ref.index);
+    ASSERT_EQ(2u, g.extents.size());
+    EXPECT_EQ(4u, g.extents[1].count);
+    // At the cap nothing grows: an allocation waits for a free, and gives up at its deadline.
+    while (Alloc(300, kHost, 0, &ref) == 0) refs.push_back(ref);
+    EXPECT_EQ(-SHMX_EWOULDBLOCK, Alloc(1, kHost, 5 * kMs, &ref, &kSleepAtOnce));
+    EXPECT_EQ(2u, g.extents.size());
+    ExpectAccounted(0);
+    // ... and gets a slot as soon as one is freed.
+    shmx_slot_ref_t got{};
+    int rc = 1;
+    std::thread waiter([&] { rc = Alloc(1, 1, 30000 * kMs, &got, &kSleepAtOnce); });
+    usleep(20 * 1000);
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &refs[10], kHost));
+    waiter.join();
+    ASSERT_EQ(0, rc);
+    EXPECT_EQ(refs[10].index, got.index);
+    refs[10] = got;
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &refs[10], 1));
+    refs.erase(refs.begin() + 10);
+    for (const shmx_slot_ref_t &r : refs) ASSERT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
+    ExpectAccounted(TotalSlots());
+    EXPECT_EQ(7u + 16u + 4u, TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldRefuseExtentsThatDoNotContinueTheirClass) {
+    shmx_extent_t e;
+    ASSERT_EQ(0, shmx_extent_create(0, 256, 4, 16, &e));
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_add_extent(&pool_, 0, 5, 16, e.base, e.bytes)) << "a gap";
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_add_extent(&pool_, 0, 3, 16, e.base, e.bytes)) << "an overlap";
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_add_extent(&pool_, 0, 4, 17, e.base, e.bytes)) << "more than a full one";
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_add_extent(&pool_, 0, 4, 16, e.base, e.bytes - 1)) << "wrong size";
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_add_extent(&pool_, 3, 4, 16, e.base, e.bytes)) << "no such class";
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_add_extent(&pool_, 0, 4, 0, e.base, e.bytes)) << "empty";
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_push_extent(&pool_, 0, 4)) << "not added";
+    shmx_extent_t shorter;
+    ASSERT_EQ(0, shmx_extent_create(0, 256, 4, 3, &shorter));
+    ASSERT_EQ(0, shmx_pool_add_extent(&pool_, 0, 4, 3, shorter.base, shorter.bytes)) << "a short last one";
+    EXPECT_EQ(7u, ClassSlots(0));
+    EXPECT_EQ(-SHMX_EINVAL, shmx_pool_add_extent(&pool_, 0, 7, 16, e.base, e.bytes)) << "nothing after it";
+    ASSERT_EQ(0, shmx_pool_push_extent(&pool_, 0, 4));
+    ExpectAccounted(TotalSlots());
+    shmx_extent_close(&e);
+    shmx_extent_close(&shorter);
+}
+
+TEST_F(PoolTest, ShouldMapAnExtentWhenALookupFirstMeetsOneOfItsSlots) {
+    Grower g;
+    InstallGrower(&g, 4);
+    shmx_segment_t second;
+    ASSERT_EQ(0, shmx_segment_attach_fd(dup(seg_.fd), 1000 * kMs, &second));
+    shmx_pool_t guest;
+    shmx_pool_init(&guest, second.base, &second.layout, &second.config, 0);
+    Mapper m;
+    m.grower = &g;
+    m.guest = &guest;
+    guest.hook_arg = &m;
+    guest.map = Mapper::Map;
+
+    std::vector<shmx_slot_ref_t> refs = Exhaust();  // grows class 0 once, takes all
+    shmx_slot_ref_t ext = refs.back();
+    ASSERT_GE(ext.index, 4u);
+    void *data;
+    uint32_t size;
+    ASSERT_EQ(0, shmx_pool_resolve(&pool_, &ext, SHMX_SLOT_CLAIMED, kHost, &data, &size));
+    memset(data, 0xC3, size);
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &ext, kHost, 1));
+
+    EXPECT_EQ(0, m.calls.load()) << "nothing mapped before it is needed";
+    void *seen;
+    ASSERT_EQ(0, shmx_pool_resolve(&guest, &ext, SHMX_SLOT_SENT, 1, &seen, &size));
+    EXPECT_EQ(1, m.calls.load());
+    EXPECT_NE(data, seen) << "its own mapping";
+    for (uint32_t b = 0; b < size; b++) ASSERT_EQ(0xC3, static_cast<const uint8_t *>(seen)[b]) << b;
+    ASSERT_EQ(0, shmx_pool_resolve(&guest, &refs[4], SHMX_SLOT_CLAIMED, kHost, &seen, &size));
+    EXPECT_EQ(1, m.calls.load()) << "mapped once";
+    const shmx_slot_ref_t beyond = {0, ClassSlots(0), 1, 0};
+    EXPECT_EQ(-SHMX_EBADSLOT, shmx_pool_resolve(&guest, &beyond, SHMX_SLOT_FREE, SHMX_OWNER_NONE, &seen, &size));
+    EXPECT_EQ(2, m.calls.load()) << "an index past everything asks, is told no, and is refused";
+
+    // The guest frees what it was sent; the host's view sees it on a list.
+    ASSERT_EQ(0, shmx_pool_free(&guest, &ext, 1));
+    refs.pop_back();
+    for (const shmx_slot_ref_t &r : refs) ASSERT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
+    ExpectAccounted(TotalSlots());
+    shmx_segment_close(&second);
+}
+
+TEST_F(PoolTest, ShouldKeepExactCountsWhileThreadsGrowThePoolAndMapItLazily) {
+    Unpin();
+    Grower g;
+    InstallGrower(&g, 6);
+    shmx_segment_t second;
+    ASSERT_EQ(0, shmx_segment_attach_fd(dup(seg_.fd), 1000 * kMs, &second));
+    shmx_pool_t guest;
+    shmx_pool_init(&guest, second.base, &second.layout, &second.config, 0);
+    Mapper m;
+    m.grower = &g;
+    m.guest = &guest;
+    guest.hook_arg = &m;
+    guest.map = Mapper::Map;
+    // The guest's grow hook asks the grower directly (the host's service thread, in real life).
+    struct Ask {
+        static void Grow(void *arg, uint32_t cls) { Grower::Grow(static_cast<Mapper *>(arg)->grower, cls); }
+    };
+    guest.grow = Ask::Grow;
+
+    constexpr int kThreads = 4;
+    const auto stop_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    std::vector<StressWorker> w;
+    for (int t = 0; t < kThreads; t++)
+        w.emplace_back(t % 2 == 0 ? &pool_ : &guest, static_cast<uint32_t>(t + 1), 31u + static_cast<uint32_t>(t));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++) threads.emplace_back([&, t] { w[t].Run(stop_at, 8); });
+    for (std::thread &th : threads) th.join();
+    for (const StressWorker &x : w) EXPECT_EQ(0, x.errors) << "owner " << x.owner;
+    EXPECT_GT(g.extents.size(), 0u) << "32 slots wanted of 7: the pool grew";
+    EXPECT_LE(g.extents.size(), 6u);
+    ExpectAccounted(TotalSlots());
+    shmx_segment_close(&second);
 }
 
 }  // namespace

@@ -182,6 +182,30 @@ TEST_F(SegmentTest, ShouldWriteEveryHeaderField) {
     shmx_segment_close(&seg);
 }
 
+TEST_F(SegmentTest, ShouldStartWithAnEmptyExtentTable) {
+    shmx_segment_t seg;
+    ASSERT_EQ(0, shmx_segment_create(&cfg_, label_.c_str(), &seg));
+    const shmx_segment_header_t *h = reinterpret_cast<const shmx_segment_header_t *>(seg.base);
+    EXPECT_EQ(0u, __atomic_load_n(&h->extent_count, __ATOMIC_ACQUIRE));
+    const uint8_t *table = reinterpret_cast<const uint8_t *>(h->extents);
+    for (size_t i = 0; i < sizeof(h->extents); i++) ASSERT_EQ(0, table[i]) << "byte " << i;
+    shmx_segment_close(&seg);
+}
+
+TEST_F(SegmentTest, ShouldAttachWhateverAPeerWroteIntoTheExtentTable) {
+    shmx_segment_t host, guest;
+    ASSERT_EQ(0, shmx_segment_create(&cfg_, label_.c_str(), &host));
+    // The table is a hint that changes while the host runs: attach neither copies nor checks it.
+    int fd = SealedCopy(host, [](shmx_segment_header_t *h) {
+        __atomic_store_n(&h->extent_count, 0xFFFFFFFFu, __ATOMIC_RELEASE);
+        memset(h->extents, 0xA5, sizeof(h->extents));
+    });
+    ASSERT_EQ(0, shmx_segment_attach_fd(fd, kSecond, &guest));
+    EXPECT_EQ(0, memcmp(&host.layout, &guest.layout, sizeof(host.layout)));
+    shmx_segment_close(&guest);
+    shmx_segment_close(&host);
+}
+
 TEST_F(SegmentTest, ShouldFormatFreeChannelsOpenRingsAndAFullPool) {
     shmx_segment_t seg;
     ASSERT_EQ(0, shmx_segment_create(&cfg_, label_.c_str(), &seg));
@@ -490,6 +514,8 @@ TEST_F(SegmentTest, ShouldRefuseASegmentLargerThanMemoryUpFront) {
     huge.class_size[0] = 1u << 30;
     huge.class_slots[0] = 1000;  // ~1000 GiB, under the 1 TiB limit
     huge.max_payload = 1024;
+    huge.window_bytes = 1u << 30;
+    huge.pool_max_bytes = 1000ull << 30;
     uint64_t bytes = shmx_config_segment_bytes(&huge);
     ASSERT_GT(bytes, 0u);
     struct sysinfo si;
@@ -503,7 +529,7 @@ TEST_F(SegmentTest, ShouldRefuseASegmentLargerThanMemoryUpFront) {
 
 TEST_F(SegmentTest, ShouldReportNoSpaceOnATinyTmpfs) {
     shmx_config_t named;
-    shmx_config_default(&named);  // about 7 MiB, on a 256 KiB tmpfs
+    shmx_config_default(&named);  // about 11 MiB, on a 256 KiB tmpfs
     named.segment_mode = SHMX_SEGMENT_NAMED;
     std::string label = label_;
     constexpr int32_t kSkip = INT32_MIN + 1;
@@ -546,7 +572,7 @@ TEST_F(SegmentTest, ShouldReportTooBigUnderAFileSizeLimit) {
         struct rlimit lim = {1024 * 1024, 1024 * 1024};
         if (setrlimit(RLIMIT_FSIZE, &lim) != 0) return INT32_MIN + 1;
         shmx_config_t big;
-        shmx_config_default(&big);  // about 7 MiB
+        shmx_config_default(&big);  // about 11 MiB
         shmx_segment_t seg;
         int r = shmx_segment_create(&big, label_.c_str(), &seg);
         if (r == 0) shmx_segment_close(&seg);

@@ -8,12 +8,18 @@
  * takes them, then one type 257 (sink end) whose reply carries the host's
  * count and byte total; prints
  *   throughput msgs_per_s=... mbytes_per_s=... count=... size=...
+ * With --memcpy, throughput mode first measures memcpy of the same size in
+ * this process and prints
+ *   memcpy mbytes_per_s=... size=...
+ * Any size up to the host's maximum message works; above one frame's
+ * payload the messages travel as fragments (echoes are reassembled).
  * Payload byte k of message id I is (uint8_t)(k * 7 + I * 13).
  *
  * Exit: 0 success, 1 a wrong or missing echo or count, 2 usage, 3 could not
  * connect or the host went away.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +41,7 @@ typedef struct options {
     uint64_t count;
     uint64_t warmup;
     int throughput;
+    int memcpy_baseline;
     uint64_t timeout_ms;
     int spin_set;
     uint32_t spin;
@@ -43,12 +50,13 @@ typedef struct options {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: shmx-ping --name NAME [--transport shm|uds] [--size BYTES] [--count N] [--warmup N]\n"
-            "                 [--throughput] [--timeout-ms T] [--spin N]\n"
+            "                 [--throughput [--memcpy]] [--timeout-ms T] [--spin N]\n"
             "  --transport   shm (default) or uds\n"
             "  --size        payload bytes per message (default 64)\n"
             "  --count       measured messages (default 100000)\n"
             "  --warmup      unmeasured messages first, latency mode (default 1000)\n"
             "  --throughput  one-way sink messages instead of round trips\n"
+            "  --memcpy      with --throughput: print memcpy's rate for the same size first\n"
             "  --timeout-ms  how long to wait for the host to appear (default 10000)\n"
             "  --spin        busy polls before a wait yields and sleeps (channel idle strategy)\n");
 }
@@ -59,7 +67,8 @@ static int parse(int argc, char **argv, options_t *o) {
         {"size", required_argument, NULL, 's'},    {"count", required_argument, NULL, 'c'},
         {"warmup", required_argument, NULL, 'w'},  {"throughput", no_argument, NULL, 'T'},
         {"timeout-ms", required_argument, NULL, 'o'}, {"spin", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"memcpy", no_argument, NULL, 'm'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     *o = (options_t){.transport = SHMX_TRANSPORT_SHM, .size = 64, .count = 100000, .warmup = 1000,
                      .timeout_ms = 10000};
     uint64_t v;
@@ -81,6 +90,7 @@ static int parse(int argc, char **argv, options_t *o) {
             if (tool_parse_u64(optarg, 0, UINT32_MAX, &o->warmup) != 0) return -1;
             break;
         case 'T': o->throughput = 1; break;
+        case 'm': o->memcpy_baseline = 1; break;
         case 'o':
             if (tool_parse_u64(optarg, 0, 86400000, &o->timeout_ms) != 0) return -1;
             break;
@@ -123,12 +133,12 @@ static int check_sent(int64_t id, uint64_t want_id, const char *what) {
     return 0;
 }
 
-/* Zero-copy send: claim, fill with the pattern of the id commit will return, commit. */
-static int claim_pattern(shmx_channel_t *ch, uint16_t type, uint32_t size, uint64_t want_id) {
+/* Send by claim: copy message @want_id's pattern from @src (tool_payload_source) into the claim, commit. */
+static int claim_pattern(shmx_channel_t *ch, uint16_t type, const uint8_t *src, uint32_t size, uint64_t want_id) {
     void *buf;
     int rc = shmx_channel_claim(ch, size, REPLY_TIMEOUT_NS, &buf);
     if (rc < 0) return fail_io("claim", want_id, rc);
-    tool_payload_fill(buf, size, want_id);
+    memcpy(buf, src + tool_payload_shift(want_id), size);
     return check_sent(shmx_channel_commit(ch, type, 0, 0), want_id, "commit");
 }
 
@@ -147,6 +157,41 @@ static int check_echo(const shmx_message_t *m, uint64_t id, uint32_t size) {
     return 0;
 }
 
+/* A reassembling receive running beside the send of a fragmented message: pong echoes each
+ * fragment as it arrives, so the echo must be drained while the request is still going out. */
+typedef struct echo_receive {
+    shmx_channel_t *ch;
+    void *buf;
+    size_t cap;
+    shmx_message_t meta;
+    int64_t result;
+    int64_t done_ns;
+} echo_receive_t;
+
+static void *receive_echo(void *arg) {
+    echo_receive_t *e = arg;
+    e->result = shmx_channel_receive_message(e->ch, &e->buf, &e->cap, &e->meta, REPLY_TIMEOUT_NS);
+    e->done_ns = tool_now_ns();
+    return NULL;
+}
+
+/* One fragmented round trip: send @payload while a thread receives the echo. */
+static int round_trip_fragmented(shmx_channel_t *ch, const uint8_t *payload, uint32_t size, uint64_t id,
+                                 echo_receive_t *e, int64_t *rtt) {
+    pthread_t t;
+    int64_t t0 = tool_now_ns();
+    if (pthread_create(&t, NULL, receive_echo, e) != 0) {
+        fprintf(stderr, "ping: could not start the echo receiver\n");
+        return TOOL_EXIT_MISMATCH;
+    }
+    int rc = check_sent(shmx_channel_send(ch, SHMX_TYPE_DATA, 0, 0, payload, size, REPLY_TIMEOUT_NS), id, "send");
+    pthread_join(t, NULL);
+    if (rc != 0) return rc;
+    if (e->result < 0) return fail_io("receive", id, e->result);
+    *rtt = e->done_ns - t0;
+    return check_echo(&e->meta, id, size);
+}
+
 static int run_latency(shmx_channel_t *ch, const options_t *o) {
     uint64_t total = o->warmup + o->count;
     uint64_t *samples = malloc(o->count * sizeof *samples);
@@ -161,11 +206,19 @@ static int run_latency(shmx_channel_t *ch, const options_t *o) {
         return TOOL_EXIT_MISMATCH;
     }
     int rc = 0;
+    int fragmented = o->size > shmx_channel_max_payload(ch);
+    echo_receive_t echo = {.ch = ch};
     for (uint64_t i = 0; i < total && rc == 0; i++) {
         uint64_t id = i + 1; /* the channel numbers our messages 1, 2, 3, ... */
         /* The payload is made before the clock starts (as the Java ping does): the round
          * trip measures the copy into the channel, not the pattern generator. */
         tool_payload_fill(payload, o->size, id);
+        if (fragmented) {
+            int64_t rtt = 0;
+            rc = round_trip_fragmented(ch, payload, o->size, id, &echo, &rtt);
+            if (rc == 0 && i >= o->warmup) samples[i - o->warmup] = (uint64_t)rtt;
+            continue;
+        }
         int64_t t0 = tool_now_ns();
         rc = check_sent(shmx_channel_send(ch, SHMX_TYPE_DATA, 0, 0, payload, o->size, REPLY_TIMEOUT_NS), id, "send");
         if (rc != 0) break;
@@ -186,6 +239,7 @@ static int run_latency(shmx_channel_t *ch, const options_t *o) {
         tool_percentiles(samples, o->count, &p);
         tool_print_percentiles(stdout, "rtt_ns", &p);
     }
+    free(echo.buf);
     free(payload);
     free(samples);
     return rc;
@@ -197,12 +251,59 @@ static uint64_t get_le64(const uint8_t *p) {
     return v;
 }
 
+/* The same for a message of any size: the pattern is copied straight into each fragment. */
+static int write_pattern(shmx_channel_t *ch, uint16_t type, const uint8_t *src, uint32_t size, uint64_t want_id) {
+    shmx_writer_t w;
+    int rc = shmx_writer_begin(&w, ch, type, 0);
+    if (rc == 0) rc = shmx_writer_size_hint(&w, size);
+    if (rc == 0) rc = (int)shmx_writer_write(&w, src + tool_payload_shift(want_id), size, REPLY_TIMEOUT_NS);
+    if (rc < 0) {
+        shmx_writer_abort(&w);
+        return fail_io("write", want_id, rc);
+    }
+    return check_sent(shmx_writer_finish(&w, REPLY_TIMEOUT_NS), want_id, "finish");
+}
+
+/* memcpy's rate for @size-byte copies between two buffers, about half a second of them. */
+static void print_memcpy_rate(uint32_t size) {
+    size_t len = size ? size : 1;
+    uint8_t *a = malloc(len), *b = malloc(len);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return;
+    }
+    memset(a, 1, len);
+    memset(b, 2, len);
+    uint64_t n = 0;
+    int64_t t0 = tool_now_ns(), t1;
+    do {
+        for (int k = 0; k < 16; k++, n++) memcpy((n & 1) ? a : b, (n & 1) ? b : a, len);
+        t1 = tool_now_ns();
+    } while (t1 - t0 < 500000000LL);
+    printf("memcpy mbytes_per_s=%.2f size=%u\n", (double)n * len / ((double)(t1 - t0) / 1e9) / 1e6, size);
+    free(a);
+    free(b);
+}
+
 static int run_throughput(shmx_channel_t *ch, const options_t *o) {
+    if (o->memcpy_baseline) print_memcpy_rate(o->size);
+    int fragmented = o->size > shmx_channel_max_payload(ch);
+    uint8_t *src = tool_payload_source(o->size);
+    if (src == NULL) {
+        fprintf(stderr, "ping: out of memory for a %u-byte payload\n", o->size);
+        return TOOL_EXIT_MISMATCH;
+    }
     int64_t t0 = tool_now_ns();
     for (uint64_t i = 0; i < o->count; i++) {
-        int rc = claim_pattern(ch, TYPE_SINK, o->size, i + 1);
-        if (rc != 0) return rc;
+        int rc = fragmented ? write_pattern(ch, TYPE_SINK, src, o->size, i + 1)
+                            : claim_pattern(ch, TYPE_SINK, src, o->size, i + 1);
+        if (rc != 0) {
+            free(src);
+            return rc;
+        }
     }
+    free(src);
     uint64_t end_id = o->count + 1;
     int64_t id = shmx_channel_send(ch, TYPE_SINK_END, 0, 0, NULL, 0, REPLY_TIMEOUT_NS);
     if (id < 0) return fail_io("send", end_id, id);
@@ -246,9 +347,9 @@ int main(int argc, char **argv) {
         return TOOL_EXIT_CONNECT;
     }
     shmx_channel_t *ch = shmx_guest_channel(g);
-    if (o.size > shmx_channel_max_payload(ch)) {
-        fprintf(stderr, "ping: --size %u is above the host's maximum payload of %u bytes\n", o.size,
-                shmx_channel_max_payload(ch));
+    if (o.size > shmx_channel_max_message(ch)) {
+        fprintf(stderr, "ping: --size %u is above the host's maximum message of %u bytes\n", o.size,
+                shmx_channel_max_message(ch));
         shmx_guest_close(g);
         return TOOL_EXIT_USAGE;
     }

@@ -79,11 +79,13 @@ static int64_t echo(worker_t *w, shmx_message_t *m) {
     uint32_t len = m->length;
     uint64_t id = m->id;
     void *dst;
+    /* A fragment is echoed as a fragment: same id, same MORE flag. */
+    uint8_t flags = m->flags & SHMX_FLAG_MORE;
     int rc = shmx_channel_claim(ch, len, 0, &dst);
     if (rc == 0) {
         memcpy(dst, m->data, len);
         /* Publish first: the release (zeroing the request's record) is off the round trip. */
-        int64_t sent = shmx_channel_commit(ch, SHMX_TYPE_RESPONSE, 0, id);
+        int64_t sent = shmx_channel_commit(ch, SHMX_TYPE_RESPONSE, flags, id);
         int rel = shmx_channel_release(ch, m);
         return sent < 0 ? sent : rel < 0 ? rel : sent;
     }
@@ -94,7 +96,7 @@ static int64_t echo(worker_t *w, shmx_message_t *m) {
     memcpy(w->copy, m->data, len);
     int rel = shmx_channel_release(ch, m);
     if (rel < 0) return rel;
-    return shmx_channel_send(ch, SHMX_TYPE_RESPONSE, 0, id, w->copy, len, REPLY_TIMEOUT_NS);
+    return shmx_channel_send(ch, SHMX_TYPE_RESPONSE, flags, id, w->copy, len, REPLY_TIMEOUT_NS);
 }
 
 static int64_t sink_end(worker_t *w, shmx_message_t *m) {
@@ -115,7 +117,8 @@ static int64_t serve_one(worker_t *w, shmx_message_t *m) {
     case SHMX_TYPE_DATA: return echo(w, m);
     case TYPE_SINK_END: return sink_end(w, m);
     case TYPE_SINK:
-        w->sink_count++;
+        /* A message counts once, at its last fragment. */
+        if (!(m->flags & SHMX_FLAG_MORE)) w->sink_count++;
         w->sink_bytes += m->length;
         /* fall through */
     default: return shmx_channel_release(w->ch, m);

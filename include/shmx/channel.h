@@ -49,7 +49,8 @@ typedef struct shmx_message {
  * to write it. Small payloads (<= inline_max) are a region of the ring itself,
  * larger ones a pool slot.
  * @data: set to the payload area (@len writable bytes).
- * @timeout_ns: how long to wait for ring space or a free slot.
+ * @timeout_ns: how long to wait for ring space, for the flow-control window
+ * (slots this side sent that the receiver has not released) and for a free slot.
  * Returns 0, -SHMX_EWOULDBLOCK (no room within the timeout), -SHMX_ECLOSED,
  * -SHMX_ETOOBIG (len above the channel's maximum payload), -SHMX_ESTATE (a
  * claim is already open).
@@ -73,6 +74,14 @@ int shmx_channel_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, voi
 int64_t shmx_channel_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id);
 
 /*
+ * shmx_channel_commit_len - commit the open claim with only its first @len
+ * bytes (<= the claimed length): claim the most a message may hold, fill
+ * what arrives, send that. Returns as shmx_channel_commit, or -SHMX_EINVAL
+ * (@len above the claim; the claim stays open).
+ */
+int64_t shmx_channel_commit_len(shmx_channel_t *ch, uint32_t len, uint16_t type, uint8_t flags, uint64_t id);
+
+/*
  * shmx_channel_abort - drop the open claim; nothing is sent, its slot is freed.
  * Returns 0 or -SHMX_ESTATE (no open claim).
  */
@@ -80,8 +89,12 @@ int shmx_channel_abort(shmx_channel_t *ch);
 
 /*
  * shmx_channel_send - copy @len bytes from @payload into a new message and
- * publish it (claim, copy, commit in one call).
- * Returns the message id (> 0) or the codes of claim and commit.
+ * publish it (claim, copy, commit in one call). A payload above the channel's
+ * max_payload, up to its max_message, is sent as fragments (see
+ * shmx/stream.h): @flags must then be 0, and once the first fragment is out
+ * the call waits for the receiver as long as the channel lives.
+ * Returns the message id (> 0) or the codes of claim and commit
+ * (-SHMX_ETOOBIG above max_message).
  */
 int64_t shmx_channel_send(shmx_channel_t *ch, uint16_t type, uint8_t flags, uint64_t id,
                           const void *payload, uint32_t len, int64_t timeout_ns);
@@ -140,7 +153,7 @@ void shmx_channel_free(shmx_channel_t *ch);
 /* shmx_channel_transport - SHMX_TRANSPORT_SHM or SHMX_TRANSPORT_UDS. */
 int shmx_channel_transport(const shmx_channel_t *ch);
 
-/* shmx_channel_max_payload - largest payload this channel accepts. */
+/* shmx_channel_max_payload - largest payload of one frame (a claim; a larger send fragments). */
 uint32_t shmx_channel_max_payload(const shmx_channel_t *ch);
 
 /* shmx_channel_index - the channel's entry number in its segment (0 for uds). */
@@ -162,7 +175,9 @@ void shmx_channel_set_idle(shmx_channel_t *ch, uint32_t spin_iterations, uint32_
 /*
  * shmx_channel_region - the memory areas received views and claims may point
  * into, so that a binding can wrap each once (for example as one direct
- * ByteBuffer) instead of per message. @i counts from 0.
+ * ByteBuffer) instead of per message. @i counts from 0: the segment, then
+ * each pool extent this process has mapped so far (the list grows when the
+ * pool does; a view outside every listed area means: list them again).
  * Returns 0 and sets *@base and *@len, or -SHMX_EINVAL past the last area.
  */
 int shmx_channel_region(const shmx_channel_t *ch, int i, void **base, size_t *len);

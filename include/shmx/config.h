@@ -35,7 +35,7 @@ typedef struct shmx_config {
     uint32_t max_channels;  /* guests served at once (one channel each); default 8 */
     uint32_t ring_bytes;    /* bytes of each ring (one per direction); power of two, >= 4096; default 64 KiB */
     uint32_t inline_max;    /* payloads up to this many bytes travel inside the ring; default 1024 */
-    uint32_t max_payload;   /* largest message payload; <= the largest class; default 1 MiB */
+    uint32_t max_payload;   /* largest payload of one frame (fragment); <= the largest class; default 1 MiB */
     uint32_t class_count;   /* number of pool size classes, 1..SHMX_MAX_CLASSES */
     uint32_t class_size[SHMX_MAX_CLASSES];  /* payload bytes per slot, strictly ascending, multiples of 64 */
     uint32_t class_slots[SHMX_MAX_CLASSES]; /* slots per class, >= 1 */
@@ -44,13 +44,23 @@ typedef struct shmx_config {
     uint32_t allowed_uid;   /* uid allowed to connect besides the host's own; UINT32_MAX: only the host's uid */
     uint32_t spin_iterations;  /* busy polls before a waiter yields; default 20000 */
     uint32_t yield_iterations; /* sched_yield() polls before a waiter sleeps on the futex; default 50 */
+    uint32_t max_message;   /* largest message, all its fragments together; >= max_payload; default 64 MiB */
+    uint32_t window_bytes;  /* flow control: pool bytes one direction of a channel may have in flight
+                             * (sent, not yet released); >= the largest class; default 4 MiB */
+    uint32_t extent_bytes;  /* slot bytes one pool extent adds when the pool grows (at least one slot);
+                             * multiple of 4096; default 8 MiB */
+    uint32_t reserved;      /* 0 */
+    uint64_t pool_max_bytes; /* cap on pool slot bytes, the segment's classes plus every extent;
+                              * >= the segment's own pool; default 256 MiB */
 } shmx_config_t;
 
 /*
- * shmx_config_default - fill @cfg with the defaults: 8 channels, 64 KiB rings,
- * 1 KiB inline limit, 1 MiB maximum payload, pool classes
- * 16 KiB x 32, 128 KiB x 8, 1 MiB x 4, memfd segment, both transports.
- * A host with these settings maps under 8 MiB of shared memory.
+ * shmx_config_default - fill @cfg with the defaults: 32 channels, 64 KiB
+ * rings, 1 KiB inline limit, pool classes 4 KiB x 128, 64 KiB x 32,
+ * 1 MiB x 4 (so 1 MiB frames), 64 MiB messages, a 4 MiB flow-control window,
+ * 8 MiB extents up to 256 MiB of pool, memfd segment, both transports.
+ * A host with these settings maps about 11 MiB of shared memory until its
+ * pool has to grow.
  */
 void shmx_config_default(shmx_config_t *cfg);
 

@@ -42,6 +42,7 @@ enum shmx_error {
     SHMX_ENOTREADY = 4133,   /* segment never became ready within the timeout */
     SHMX_ESEALS = 4134,      /* memfd segment lacks the required seals */
     SHMX_EPERMS = 4135,      /* named segment or socket has the wrong owner, mode or type */
+    SHMX_EFRAGMENT = 4136,   /* a fragment of another message (or an empty one flagged MORE) interrupted a message */
     /* bootstrap */
     SHMX_EPROTO = 4140,      /* malformed or unexpected bootstrap message */
     SHMX_EPEERCRED = 4141,   /* the connecting process's credentials were refused */

@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "frame.h"
 #include "peer.h"
+#include "stream.h"
 
 #define SHMX_VERSION_MAJOR 0
 #define SHMX_VERSION_MINOR 1

@@ -80,6 +80,11 @@ int shmx_jni_config_from_java(JNIEnv *env, jintArray arr, shmx_config_t *cfg) {
     cfg->allowed_uid = (uint32_t)v[SHMX_JNI_CFG_ALLOWED_UID];
     cfg->spin_iterations = (uint32_t)v[SHMX_JNI_CFG_SPIN];
     cfg->yield_iterations = (uint32_t)v[SHMX_JNI_CFG_YIELD];
+    cfg->max_message = (uint32_t)v[SHMX_JNI_CFG_MAX_MESSAGE];
+    cfg->window_bytes = (uint32_t)v[SHMX_JNI_CFG_WINDOW_BYTES];
+    cfg->extent_bytes = (uint32_t)v[SHMX_JNI_CFG_EXTENT_BYTES];
+    cfg->pool_max_bytes = (uint64_t)(uint32_t)v[SHMX_JNI_CFG_POOL_MAX_LOW] |
+                          (uint64_t)(uint32_t)v[SHMX_JNI_CFG_POOL_MAX_HIGH] << 32;
     return 0;
 }
 
@@ -107,6 +112,11 @@ int shmx_jni_config_to_java(JNIEnv *env, const shmx_config_t *cfg, jintArray arr
     v[SHMX_JNI_CFG_ALLOWED_UID] = (jint)cfg->allowed_uid;
     v[SHMX_JNI_CFG_SPIN] = (jint)cfg->spin_iterations;
     v[SHMX_JNI_CFG_YIELD] = (jint)cfg->yield_iterations;
+    v[SHMX_JNI_CFG_MAX_MESSAGE] = (jint)cfg->max_message;
+    v[SHMX_JNI_CFG_WINDOW_BYTES] = (jint)cfg->window_bytes;
+    v[SHMX_JNI_CFG_EXTENT_BYTES] = (jint)cfg->extent_bytes;
+    v[SHMX_JNI_CFG_POOL_MAX_LOW] = (jint)(uint32_t)cfg->pool_max_bytes;
+    v[SHMX_JNI_CFG_POOL_MAX_HIGH] = (jint)(uint32_t)(cfg->pool_max_bytes >> 32);
     (*env)->SetIntArrayRegion(env, arr, 0, SHMX_JNI_CFG_LENGTH, v);
     return (*env)->ExceptionCheck(env) ? -1 : 0;
 }
@@ -308,6 +318,9 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved SHMX_JNI_UNUSED) {
     }
     if (rc == 0) {
         rc = register_table(env, native_class, shmx_jni_channel_methods, shmx_jni_channel_method_count);
+    }
+    if (rc == 0) {
+        rc = register_table(env, native_class, shmx_jni_stream_methods, shmx_jni_stream_method_count);
     }
     (*env)->DeleteLocalRef(env, native_class);
     if (rc != 0) {

@@ -48,9 +48,14 @@ enum shmx_jni_config_index {
     SHMX_JNI_CFG_ALLOWED_UID,
     SHMX_JNI_CFG_SPIN,
     SHMX_JNI_CFG_YIELD,
-    SHMX_JNI_CFG_LENGTH /* 26 */
+    SHMX_JNI_CFG_MAX_MESSAGE,
+    SHMX_JNI_CFG_WINDOW_BYTES,
+    SHMX_JNI_CFG_EXTENT_BYTES,
+    SHMX_JNI_CFG_POOL_MAX_LOW,  /* pool_max_bytes, low 32 bits */
+    SHMX_JNI_CFG_POOL_MAX_HIGH, /* pool_max_bytes, high 32 bits */
+    SHMX_JNI_CFG_LENGTH /* 31 */
 };
-_Static_assert(SHMX_JNI_CFG_LENGTH == 26, "config array length is mirrored in ConfigLayout.java");
+_Static_assert(SHMX_JNI_CFG_LENGTH == 31, "config array length is mirrored in ConfigLayout.java");
 
 /* Registration tables, one per file: filled into the Native class by JNI_OnLoad. */
 extern const JNINativeMethod shmx_jni_misc_methods[];
@@ -59,6 +64,8 @@ extern const JNINativeMethod shmx_jni_peer_methods[];
 extern const int shmx_jni_peer_method_count;
 extern const JNINativeMethod shmx_jni_channel_methods[];
 extern const int shmx_jni_channel_method_count;
+extern const JNINativeMethod shmx_jni_stream_methods[];
+extern const int shmx_jni_stream_method_count;
 
 /*
  * shmx_jni_throw - throw the typed Java exception for @code (a negative shmx

@@ -73,6 +73,11 @@ static jlong JNICALL jni_channel_commit(JNIEnv *env SHMX_JNI_UNUSED, jclass cls 
     return (jlong)shmx_channel_commit(CH(ch), (uint16_t)type, (uint8_t)flags, (uint64_t)id);
 }
 
+static jlong JNICALL jni_channel_commit_len(JNIEnv *env SHMX_JNI_UNUSED, jclass cls SHMX_JNI_UNUSED, jlong ch,
+                                            jint len, jint type, jint flags, jlong id) {
+    return (jlong)shmx_channel_commit_len(CH(ch), (uint32_t)len, (uint16_t)type, (uint8_t)flags, (uint64_t)id);
+}
+
 static jint JNICALL jni_channel_abort(JNIEnv *env SHMX_JNI_UNUSED, jclass cls SHMX_JNI_UNUSED, jlong ch) {
     return shmx_channel_abort(CH(ch));
 }
@@ -193,6 +198,7 @@ const JNINativeMethod shmx_jni_channel_methods[] = {
     {"channelSendArray", "(JIIJ[BIIJ)J", (void *)jni_channel_send_array},
     {"channelClaim", "(JIJ)J", (void *)jni_channel_claim},
     {"channelCommit", "(JIIJ)J", (void *)jni_channel_commit},
+    {"channelCommitLen", "(JIIIJ)J", (void *)jni_channel_commit_len},
     {"channelAbort", "(J)I", (void *)jni_channel_abort},
     {"channelReceive", "(JJJ)I", (void *)jni_channel_receive},
     {"channelReceiveBatch", "(JJIJ)I", (void *)jni_channel_receive_batch},

@@ -99,6 +99,7 @@ public final class Channel implements AutoCloseable {
     private final Guest guest;
     private final Transport transport;
     private final int maxPayload;
+    private final int maxMessage;
     private final int index;
     private volatile boolean closed;
     private volatile Regions regions;
@@ -124,6 +125,8 @@ public final class Channel implements AutoCloseable {
         this.transport = Transport.fromCode(Native.channelTransport(handle));
         int max = Native.channelMaxPayload(handle);
         this.maxPayload = max < 0 ? Integer.MAX_VALUE : max;
+        int maxMsg = Native.channelMaxMessage(handle);
+        this.maxMessage = maxMsg < 0 ? Integer.MAX_VALUE : maxMsg;
         this.index = Native.channelIndex(handle);
         this.regions = Regions.load(handle);
         this.copyMeta = Message.allocateStructs(1);
@@ -139,10 +142,12 @@ public final class Channel implements AutoCloseable {
      * @param type         frame type, 0 .. 65535 ({@link #TYPE_DATA}, or 256 and up for applications)
      * @param src          payload bytes
      * @param offset       first byte
-     * @param length       number of bytes, at most {@link #maxPayload()}
-     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
+     * @param length       number of bytes, at most {@link #maxMessage()}; above {@link #maxPayload()} the
+     *                     message travels as fragments
+     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit (for a fragmented message:
+     *                     for the first fragment; the rest waits for the receiver while the channel lives)
      * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
-     * @throws IllegalArgumentException if length exceeds {@link #maxPayload()} or type is out of range
+     * @throws IllegalArgumentException if length exceeds {@link #maxMessage()} or type is out of range
      * @throws IllegalStateException    if a claim is open
      */
     public long send(int type, byte[] src, int offset, int length, long timeoutNanos) {
@@ -160,10 +165,12 @@ public final class Channel implements AutoCloseable {
      *                     request's id)
      * @param src          payload bytes
      * @param offset       first byte
-     * @param length       number of bytes, at most {@link #maxPayload()}
-     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
+     * @param length       number of bytes, at most {@link #maxMessage()}; above {@link #maxPayload()} the
+     *                     message travels as fragments (flags must then be 0)
+     * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit (for a fragmented message:
+     *                     for the first fragment)
      * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
-     * @throws IllegalArgumentException if length exceeds {@link #maxPayload()}, or type/flags are out of range
+     * @throws IllegalArgumentException if length exceeds {@link #maxMessage()}, or type/flags are out of range
      * @throws IllegalStateException    if a claim is open
      */
     public long send(int type, int flags, long id, byte[] src, int offset, int length, long timeoutNanos) {
@@ -172,7 +179,9 @@ public final class Channel implements AutoCloseable {
         if (closed) {
             return Status.CLOSED;
         }
-        long r = Native.channelSendArray(handle, type, flags, id, src, offset, length, timeoutNanos);
+        long r = length > maxPayload
+                ? Native.channelSendMessageArray(handle, type, id, src, offset, length, timeoutNanos)
+                : Native.channelSendArray(handle, type, flags, id, src, offset, length, timeoutNanos);
         return r > 0 ? r : sendFailure(r, length);
     }
 
@@ -184,7 +193,7 @@ public final class Channel implements AutoCloseable {
      * @param src          payload: direct, heap or read-only
      * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
      * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
-     * @throws IllegalArgumentException if the payload exceeds {@link #maxPayload()}
+     * @throws IllegalArgumentException if the payload exceeds {@link #maxMessage()}
      * @throws IllegalStateException    if a claim is open
      */
     public long send(int type, ByteBuffer src, long timeoutNanos) {
@@ -204,7 +213,7 @@ public final class Channel implements AutoCloseable {
      * @param src          payload: direct, heap or read-only
      * @param timeoutNanos how long to wait for room: 0 once, &lt; 0 without limit
      * @return the message id (&gt; 0), {@link Status#WOULD_BLOCK} or {@link Status#CLOSED}
-     * @throws IllegalArgumentException if the payload exceeds {@link #maxPayload()}, or type/flags are out of range
+     * @throws IllegalArgumentException if the payload exceeds {@link #maxMessage()}, or type/flags are out of range
      * @throws IllegalStateException    if a claim is open
      */
     public long send(int type, int flags, long id, ByteBuffer src, long timeoutNanos) {
@@ -228,6 +237,11 @@ public final class Channel implements AutoCloseable {
         }
         // read-only heap buffer: copy through a claim
         checkSend(type, flags, length);
+        if (length > maxPayload) {
+            byte[] copy = new byte[length];
+            src.duplicate().get(copy);
+            return send(type, flags, id, copy, 0, length, timeoutNanos);
+        }
         Claim c = claim(length, timeoutNanos);
         if (c == null) {
             return lastClaimStatus;
@@ -243,14 +257,18 @@ public final class Channel implements AutoCloseable {
         if ((flags & ~FLAG_MORE) != 0) {
             throw new IllegalArgumentException("unknown frame flags: 0x" + Integer.toHexString(flags));
         }
-        if (length > maxPayload) {
+        if (length > maxMessage) {
             throw tooBig(length);
+        }
+        if (length > maxPayload && flags != 0) {
+            throw new IllegalArgumentException("a payload above maxPayload (" + maxPayload
+                    + " bytes) is sent as fragments, which carry their own flags: flags must be 0");
         }
     }
 
     private IllegalArgumentException tooBig(int length) {
         return new IllegalArgumentException("payload of " + length + " bytes exceeds this channel's maximum of "
-                + maxPayload + " bytes (ShmxConfig.maxPayload)");
+                + maxMessage + " bytes (ShmxConfig.maxMessage)");
     }
 
     private long sendFailure(long r, int length) {
@@ -317,7 +335,8 @@ public final class Channel implements AutoCloseable {
         return lastClaimStatus;
     }
 
-    long commitClaim(int type, int flags, long id) {
+    /** Commits the open claim; {@code length} &lt; 0 sends all of it. */
+    long commitClaim(int type, int flags, long id, int length) {
         if ((type & ~0xFFFF) != 0) {
             throw new IllegalArgumentException("frame type must be in 0 .. 65535: " + type);
         }
@@ -327,7 +346,8 @@ public final class Channel implements AutoCloseable {
         if (closed) {
             return Status.CLOSED;
         }
-        long r = Native.channelCommit(handle, type, flags, id);
+        long r = length < 0 ? Native.channelCommit(handle, type, flags, id)
+                : Native.channelCommitLen(handle, length, type, flags, id);
         if (r == ESTATE) {
             throw new IllegalStateException("commit without an open claim");
         }
@@ -566,6 +586,72 @@ public final class Channel implements AutoCloseable {
         return r;
     }
 
+    // ---- messages of any size ----------------------------------------------------
+
+    /**
+     * Receives one whole message, however many fragments it has, as a new
+     * array (each fragment's CRC-32 checked over the copy).
+     *
+     * @param info         receives type, id and length; may be null
+     * @param timeoutNanos how long to wait for the first fragment (the rest is waited for while the sender
+     *                     lives)
+     * @return the payload, or null if no message arrived within the timeout
+     * @throws ShmxException if the channel is closed ({@link Status#CLOSED}, {@link Status#HOST_GONE}), or the
+     *                       message was dropped: longer than {@link #maxMessage()} ({@link Status#TOO_BIG}),
+     *                       out of sequence ({@link Status#FRAGMENT}), or a bad frame (e.g.
+     *                       {@link Status#CRC_MISMATCH})
+     */
+    public byte[] receiveMessage(MessageInfo info, long timeoutNanos) {
+        long[] meta = new long[3];
+        byte[] payload = Native.channelReceiveMessage(handle, meta, timeoutNanos);
+        if (payload == null) {
+            if (meta[0] == Status.EMPTY) {
+                return null;
+            }
+            throw new ShmxException("receiveMessage: " + Status.toString(meta[0]), (int) meta[0], null);
+        }
+        if (info != null) {
+            info.setMessage((int) meta[1], meta[2], payload.length);
+        }
+        return payload;
+    }
+
+    /**
+     * Starts writing a message of any size as a stream (see {@link MessageOutputStream}).
+     *
+     * @param type         frame type, 0 .. 65535
+     * @param timeoutNanos how long each write may wait for room before the first fragment is sent
+     * @return the stream; close it to send the message
+     * @throws IllegalStateException if a claim (or another output stream) is open on this channel
+     */
+    public MessageOutputStream openOutputStream(int type, long timeoutNanos) {
+        checkSend(type, 0, 0);
+        long w = Native.writerOpen(handle, type, 0L);
+        if (w < 0) {
+            sendFailure(w, 0);
+            throw new ShmxException("openOutputStream: " + Status.toString(w), (int) w, null);
+        }
+        return new MessageOutputStream(w, timeoutNanos);
+    }
+
+    /**
+     * Waits for a message and opens it as a stream (see {@link MessageInputStream}).
+     *
+     * @param timeoutNanos how long to wait for the message, and then for each of its fragments
+     * @return the stream, or null if no message arrived within the timeout
+     * @throws ShmxException if the channel is closed or the message's first fragment was bad
+     */
+    public MessageInputStream openInputStream(long timeoutNanos) {
+        long r = Native.readerOpen(handle, timeoutNanos);
+        if (r == Status.EMPTY) {
+            return null;
+        }
+        if (r < 0) {
+            throw new ShmxException("openInputStream: " + Status.toString(r), (int) r, null);
+        }
+        return new MessageInputStream(r, timeoutNanos);
+    }
+
     // ---- state -----------------------------------------------------------------
 
     /** @return the transport this channel runs over */
@@ -573,9 +659,14 @@ public final class Channel implements AutoCloseable {
         return transport;
     }
 
-    /** @return the largest payload this channel accepts */
+    /** @return the largest payload of one frame: a claim's limit; a larger send travels as fragments */
     public int maxPayload() {
         return maxPayload;
+    }
+
+    /** @return the largest message this channel sends or accepts, all fragments together */
+    public int maxMessage() {
+        return maxMessage;
     }
 
     /** @return the channel's entry number in its segment (0 for uds) */

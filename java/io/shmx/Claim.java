@@ -168,7 +168,29 @@ public final class Claim {
      */
     public long commit(int type, int flags, long id) {
         checkOpen();
-        long r = channel.commitClaim(type, flags, id);
+        long r = channel.commitClaim(type, flags, id, -1);
+        open = false;
+        return r;
+    }
+
+    /**
+     * Publishes only the first {@code length} bytes of the claimed area: claim
+     * the most a message may hold, fill what arrives, send that.
+     *
+     * @param type   frame type, 0 .. 65535
+     * @param flags  0 or {@link Channel#FLAG_MORE}
+     * @param id     0 for the channel's next sequence number, or an explicit id
+     * @param length bytes to send, 0 .. {@link #length()}
+     * @return the message id (&gt; 0) or {@link Status#CLOSED} (the claim is dropped and its slot freed)
+     * @throws IllegalStateException    if no claim is open
+     * @throws IllegalArgumentException if length is negative or above the claimed length (the claim stays open)
+     */
+    public long commit(int type, int flags, long id, int length) {
+        checkOpen();
+        if (length < 0 || length > window.length) {
+            throw new IllegalArgumentException("commit of " + length + " bytes from a claim of " + window.length);
+        }
+        long r = channel.commitClaim(type, flags, id, length);
         open = false;
         return r;
     }

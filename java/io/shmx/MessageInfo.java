@@ -26,6 +26,13 @@ public final class MessageInfo {
         id = MessageLayout.id(meta, 0);
     }
 
+    void setMessage(int type, long id, int length) {
+        this.type = type;
+        this.flags = 0;
+        this.id = id;
+        this.length = length;
+    }
+
     /** @return the frame type */
     public int type() {
         return type;

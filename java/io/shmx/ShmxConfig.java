@@ -12,9 +12,10 @@ import java.util.Set;
 /**
  * An immutable host configuration, mirroring the C {@code shmx_config_t}
  * ({@code include/shmx/config.h}). Build one with {@link #builder()}, which
- * starts from the library's defaults (8 channels, 64 KiB rings, 1 KiB inline
- * limit, 1 MiB maximum payload, pool classes 16 KiB x 32, 128 KiB x 8,
- * 1 MiB x 4, memfd segment, both transports). The C library validates it when
+ * starts from the library's defaults (32 channels, 64 KiB rings, 1 KiB inline
+ * limit, pool classes 4 KiB x 128, 64 KiB x 32, 1 MiB x 4, 1 MiB frames,
+ * 64 MiB messages, a 4 MiB flow-control window, 8 MiB extents up to 256 MiB
+ * of pool, memfd segment, both transports). The C library validates it when
  * it is built, so a bad value fails early with a {@link ConfigurationException}
  * naming the field.
  *
@@ -151,6 +152,26 @@ public final class ShmxConfig {
         return values[ConfigLayout.YIELD] & 0xFFFF_FFFFL;
     }
 
+    /** @return the largest message, all its fragments together */
+    public int maxMessage() {
+        return values[ConfigLayout.MAX_MESSAGE];
+    }
+
+    /** @return flow control: pool bytes one direction of a channel may have in flight */
+    public int windowBytes() {
+        return values[ConfigLayout.WINDOW_BYTES];
+    }
+
+    /** @return slot bytes one pool extent adds when the pool grows */
+    public int extentBytes() {
+        return values[ConfigLayout.EXTENT_BYTES];
+    }
+
+    /** @return cap on pool slot bytes, the segment's classes plus every extent */
+    public long poolMaxBytes() {
+        return (values[ConfigLayout.POOL_MAX_LOW] & 0xFFFF_FFFFL) | (long) values[ConfigLayout.POOL_MAX_HIGH] << 32;
+    }
+
     /** @return total bytes of the segment this configuration describes */
     public long segmentBytes() {
         NativeLoader.ensureLoaded();
@@ -173,6 +194,10 @@ public final class ShmxConfig {
                 .append(", ringBytes=").append(ringBytes())
                 .append(", inlineMax=").append(inlineMax())
                 .append(", maxPayload=").append(maxPayload())
+                .append(", maxMessage=").append(maxMessage())
+                .append(", windowBytes=").append(windowBytes())
+                .append(", extentBytes=").append(extentBytes())
+                .append(", poolMaxBytes=").append(poolMaxBytes())
                 .append(", sizeClasses=[");
         for (int i = 0; i < Math.min(sizeClassCount(), ConfigLayout.MAX_CLASSES); i++) {
             sb.append(i > 0 ? ", " : "").append(values[ConfigLayout.CLASS_SIZE + i]).append('x')
@@ -224,11 +249,52 @@ public final class ShmxConfig {
         }
 
         /**
-         * @param bytes the largest payload; at most the largest size class
+         * @param bytes the largest payload of one frame (fragment); at most the largest size class
          * @return this
          */
         public Builder maxPayload(int bytes) {
             v[ConfigLayout.MAX_PAYLOAD] = bytes;
+            return this;
+        }
+
+        /**
+         * @param bytes the largest message, all fragments together; at least maxPayload
+         * @return this
+         */
+        public Builder maxMessage(int bytes) {
+            v[ConfigLayout.MAX_MESSAGE] = bytes;
+            return this;
+        }
+
+        /**
+         * @param bytes flow control: pool bytes one direction of a channel may have in flight; at least the
+         *              largest size class
+         * @return this
+         */
+        public Builder windowBytes(int bytes) {
+            v[ConfigLayout.WINDOW_BYTES] = bytes;
+            return this;
+        }
+
+        /**
+         * @param bytes slot bytes one pool extent adds (a multiple of 4096; at least one slot is added)
+         * @return this
+         */
+        public Builder extentBytes(int bytes) {
+            v[ConfigLayout.EXTENT_BYTES] = bytes;
+            return this;
+        }
+
+        /**
+         * @param bytes cap on pool slot bytes, the segment's classes plus every extent
+         * @return this
+         */
+        public Builder poolMaxBytes(long bytes) {
+            if (bytes < 0) {
+                throw new IllegalArgumentException("poolMaxBytes must not be negative: " + bytes);
+            }
+            v[ConfigLayout.POOL_MAX_LOW] = (int) bytes;
+            v[ConfigLayout.POOL_MAX_HIGH] = (int) (bytes >>> 32);
             return this;
         }
 

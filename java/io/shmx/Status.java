@@ -40,6 +40,8 @@ public final class Status {
     public static final int BAD_SLOT = -4131;
     /** The host is gone (guest side, {@code -SHMX_EHOSTGONE}). */
     public static final int HOST_GONE = -4144;
+    /** A fragment of another message interrupted a message ({@code -SHMX_EFRAGMENT}). */
+    public static final int FRAGMENT = -4136;
 
     private static final String[] SHMX_NAMES = new String[64];
 
@@ -51,6 +53,7 @@ public final class Status {
             {"4120", "SHMX_EINVAL"}, {"4121", "SHMX_ESTATE"}, {"4122", "SHMX_EORDER"}, {"4123", "SHMX_ECONFIG"},
             {"4130", "SHMX_ECORRUPT"}, {"4131", "SHMX_EBADSLOT"}, {"4132", "SHMX_EHEADER"},
             {"4133", "SHMX_ENOTREADY"}, {"4134", "SHMX_ESEALS"}, {"4135", "SHMX_EPERMS"},
+            {"4136", "SHMX_EFRAGMENT"},
             {"4140", "SHMX_EPROTO"}, {"4141", "SHMX_EPEERCRED"}, {"4142", "SHMX_EFULL"},
             {"4143", "SHMX_ETRANSPORT"}, {"4144", "SHMX_EHOSTGONE"}, {"4145", "SHMX_ENOHOST"},
         };

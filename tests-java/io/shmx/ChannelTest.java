@@ -231,7 +231,11 @@ class ChannelTest {
             assertEquals(1 << 20, max);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> g.claim(max + 1, 0));
             assertTrue(e.getMessage().contains("maximum payload of " + max), e.getMessage());
-            assertThrows(IllegalArgumentException.class, () -> g.send(2, new byte[max + 1], 0, max + 1, 0));
+            // A send above one frame fragments; above the maximum message it is refused.
+            int maxMessage = g.maxMessage();
+            IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
+                    () -> g.send(2, new byte[maxMessage + 1], 0, maxMessage + 1, 0));
+            assertTrue(big.getMessage().contains("maximum of " + maxMessage), big.getMessage());
             assertThrows(IllegalArgumentException.class, () -> g.claim(-1, 0));
             assertThrows(IllegalArgumentException.class, () -> g.send(70000, new byte[1], 0, 1, 0), "type range");
             assertThrows(IllegalArgumentException.class, () -> g.send(2, 2, 0, new byte[1], 0, 1, 0), "flags");

@@ -39,11 +39,21 @@ public final class ConfigLayout {
     public static final int SPIN = ALLOWED_UID + 1;
     /** yield_iterations. */
     public static final int YIELD = SPIN + 1;
+    /** max_message. */
+    public static final int MAX_MESSAGE = YIELD + 1;
+    /** window_bytes. */
+    public static final int WINDOW_BYTES = MAX_MESSAGE + 1;
+    /** extent_bytes. */
+    public static final int EXTENT_BYTES = WINDOW_BYTES + 1;
+    /** pool_max_bytes, low 32 bits. */
+    public static final int POOL_MAX_LOW = EXTENT_BYTES + 1;
+    /** pool_max_bytes, high 32 bits. */
+    public static final int POOL_MAX_HIGH = POOL_MAX_LOW + 1;
     /** Length of the array. */
-    public static final int LENGTH = YIELD + 1;
+    public static final int LENGTH = POOL_MAX_HIGH + 1;
 
     static {
-        if (LENGTH != 26) {
+        if (LENGTH != 31) {
             throw new AssertionError("config array length must match shmx_jni.h");
         }
     }

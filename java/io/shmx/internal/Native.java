@@ -267,6 +267,18 @@ public final class Native {
     public static native int channelAbort(long ch);
 
     /**
+     * shmx_channel_commit_len: commit the first {@code len} bytes of the open claim.
+     *
+     * @param ch    channel handle
+     * @param len   bytes to send (at most the claimed length)
+     * @param type  frame type
+     * @param flags frame flags
+     * @param id    0 or an explicit id
+     * @return the message id or -code
+     */
+    public static native long channelCommitLen(long ch, int len, int type, int flags, long id);
+
+    /**
      * shmx_channel_receive into the shmx_message_t at {@code messageAddress}: 0 or -code.
      *
      * @param ch channel handle
@@ -387,4 +399,146 @@ public final class Native {
      * @return region {@code i} as a direct ByteBuffer, or null past the last (cold path)
      */
     public static native ByteBuffer channelRegion(long ch, int i);
+    // ---- messages of any size and streams (native/jni/shmx_jni_stream.c) ----
+
+    /**
+     * shmx_channel_send of an array above the channel's max payload, as fragments.
+     *
+     * @param ch           channel handle
+     * @param type         frame type
+     * @param id           0 or an explicit id
+     * @param array        payload
+     * @param off          first byte
+     * @param len          bytes, at most the channel's max message
+     * @param timeoutNanos wait for the first fragment
+     * @return the message id or -code
+     */
+    public static native long channelSendMessageArray(long ch, int type, long id, byte[] array, int off, int len,
+            long timeoutNanos);
+
+    /**
+     * @param ch channel handle
+     * @return shmx_channel_max_message
+     */
+    public static native int channelMaxMessage(long ch);
+
+    /**
+     * shmx_channel_receive_message into a new array.
+     *
+     * @param ch           channel handle
+     * @param meta         out: [0] 0 or -code, [1] type, [2] id
+     * @param timeoutNanos wait for the first fragment
+     * @return the message, or null (then meta[0] holds the code)
+     */
+    public static native byte[] channelReceiveMessage(long ch, long[] meta, long timeoutNanos);
+
+    /**
+     * shmx_writer_begin on a malloc'd writer.
+     *
+     * @param ch   channel handle
+     * @param type frame type
+     * @param id   0 or an explicit id
+     * @return the writer handle (&gt; 0) or -code
+     */
+    public static native long writerOpen(long ch, int type, long id);
+
+    /**
+     * shmx_writer_write from an array.
+     *
+     * @param w            writer handle
+     * @param array        bytes
+     * @param off          first byte
+     * @param len          number of bytes
+     * @param timeoutNanos wait for a fragment (before the first send)
+     * @return len or -code
+     */
+    public static native long writerWriteArray(long w, byte[] array, int off, int len, long timeoutNanos);
+
+    /**
+     * shmx_writer_write from native memory.
+     *
+     * @param w            writer handle
+     * @param address      bytes
+     * @param len          number of bytes
+     * @param timeoutNanos wait for a fragment (before the first send)
+     * @return len or -code
+     */
+    public static native long writerWrite(long w, long address, int len, long timeoutNanos);
+
+    /**
+     * shmx_writer_finish.
+     *
+     * @param w            writer handle
+     * @param timeoutNanos wait for the last fragment (if nothing was sent yet)
+     * @return the message id or -code
+     */
+    public static native long writerFinish(long w, long timeoutNanos);
+
+    /**
+     * shmx_writer_abort.
+     *
+     * @param w writer handle
+     * @return 0 or -code
+     */
+    public static native int writerAbort(long w);
+
+    /**
+     * Frees a writer or reader handle (after finish/abort or end).
+     *
+     * @param handle writer or reader handle
+     */
+    public static native void streamFree(long handle);
+
+    /**
+     * shmx_reader_begin on a malloc'd reader.
+     *
+     * @param ch           channel handle
+     * @param timeoutNanos wait for a message
+     * @return the reader handle (&gt; 0) or -code
+     */
+    public static native long readerOpen(long ch, long timeoutNanos);
+
+    /**
+     * @param r reader handle
+     * @return the message type
+     */
+    public static native int readerType(long r);
+
+    /**
+     * @param r reader handle
+     * @return the message id
+     */
+    public static native long readerId(long r);
+
+    /**
+     * shmx_reader_next and consume into an array.
+     *
+     * @param r            reader handle
+     * @param array        destination
+     * @param off          first byte
+     * @param len          room
+     * @param timeoutNanos wait for the next fragment
+     * @return bytes copied, 0 at the end of the message, or -code
+     */
+    public static native long readerReadArray(long r, byte[] array, int off, int len, long timeoutNanos);
+
+    /**
+     * shmx_reader_read into native memory.
+     *
+     * @param r            reader handle
+     * @param address      destination
+     * @param len          room
+     * @param timeoutNanos wait for the next fragment
+     * @return bytes copied, 0 at the end of the message, or -code
+     */
+    public static native long readerRead(long r, long address, int len, long timeoutNanos);
+
+    /**
+     * shmx_reader_end: release and skip the rest of the message.
+     *
+     * @param r            reader handle
+     * @param timeoutNanos wait for each remaining fragment
+     * @return 0 or -code
+     */
+    public static native int readerEnd(long r, long timeoutNanos);
 }

@@ -4,13 +4,19 @@ import io.shmx.Channel;
 import io.shmx.ConnectionRefusedException;
 import io.shmx.Guest;
 import io.shmx.Message;
+import io.shmx.MessageInfo;
 import io.shmx.NoHostException;
 import io.shmx.ShmxException;
 import io.shmx.Status;
 import io.shmx.Transport;
 
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -26,6 +32,10 @@ import java.util.concurrent.TimeUnit;
  * Throughput mode sends {@code count} type-256 messages, then one type 257,
  * checks the count and byte total in the reply, and prints
  * {@code throughput msgs_per_s=... mbytes_per_s=... count=... size=...}.
+ * Any size up to the channel's maximum message works: above one frame's
+ * payload the request travels as fragments and the echo, which the pong sends
+ * fragment by fragment as the request arrives, is reassembled by a second
+ * thread while the request is still going out.
  * Exit codes: 0, 1 (wrong or missing echo), 2 (usage), 3 (could not connect).
  */
 final class Ping {
@@ -118,9 +128,9 @@ final class Ping {
         }
         try {
             Channel ch = guest.channel();
-            if (size > ch.maxPayload()) {
-                System.err.println("ping: --size " + size + " exceeds the channel's maximum payload of "
-                        + ch.maxPayload() + " bytes");
+            if (size > ch.maxMessage()) {
+                System.err.println("ping: --size " + size + " exceeds the channel's maximum message of "
+                        + ch.maxMessage() + " bytes");
                 return Main.EXIT_USAGE;
             }
             if (spin >= 0) {
@@ -161,6 +171,9 @@ final class Ping {
         Message reply = new Message();
         long nextId = 1;
         int total = warmup + count;
+        if (size > ch.maxPayload()) {
+            return fragmentedLatency(ch, size, count, warmup);
+        }
         for (int i = 0; i < total; i++, nextId++) {
             fill(payload, base, size, nextId);
             long t0 = System.nanoTime();
@@ -184,6 +197,73 @@ final class Ping {
             }
         }
         return Percentiles.rttLine(samples, count);
+    }
+
+    /** Round trips of fragmented messages: the echo is received by a second thread while the request goes out. */
+    private static String fragmentedLatency(Channel ch, int size, int count, int warmup) throws Failure {
+        byte[] base = base(size);
+        byte[] payload = new byte[size];
+        long[] samples = new long[count];
+        MessageInfo info = new MessageInfo();
+        ExecutorService receiver = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "shmx-ping-echo");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            long nextId = 1;
+            for (int i = 0; i < warmup + count; i++, nextId++) {
+                fill(payload, base, size, nextId);
+                long t0 = System.nanoTime();
+                Future<Echo> echo = receiver.submit(() -> {
+                    byte[] got = ch.receiveMessage(info, REPLY_TIMEOUT_NANOS);
+                    return new Echo(got, System.nanoTime());
+                });
+                long id = ch.send(Channel.TYPE_DATA, payload, 0, size, SEND_TIMEOUT_NANOS);
+                Echo e = awaitEcho(echo, nextId);
+                if (id != nextId) {
+                    throw id < 0 ? Failure.io("send", nextId, id)
+                            : new Failure("send returned id " + id + ", expected " + nextId);
+                }
+                if (e.payload == null) {
+                    throw Failure.io("receive", id, Status.EMPTY);
+                }
+                int at = Arrays.mismatch(e.payload, payload);
+                if (at >= 0) {
+                    throw new Failure("echo of message " + id + " differs at byte " + at + " (" + e.payload.length
+                            + " bytes, expected " + size + ")");
+                }
+                if (info.type() != Channel.TYPE_RESPONSE || info.id() != id) {
+                    throw new Failure("echo of message " + id + " has type " + info.type() + " id " + info.id()
+                            + ", expected type 4 id " + id);
+                }
+                if (i >= warmup) {
+                    samples[i - warmup] = e.doneNanos - t0;
+                }
+            }
+        } finally {
+            receiver.shutdownNow();
+        }
+        return Percentiles.rttLine(samples, count);
+    }
+
+    /** A reassembled echo (null if none arrived in time) and when it was complete. */
+    private record Echo(byte[] payload, long doneNanos) {
+    }
+
+    private static Echo awaitEcho(Future<Echo> echo, long id) throws Failure {
+        try {
+            return echo.get();
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof ShmxException) {
+                throw Failure.io("receive", id, ((ShmxException) cause).code());
+            }
+            throw new Failure("receiving the echo of message " + id + " failed: " + cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new Failure("interrupted waiting for the echo of message " + id);
+        }
     }
 
     private static void verifyEcho(Message reply, long id, int size, ByteBuffer expected) throws Failure {

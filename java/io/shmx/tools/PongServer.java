@@ -152,7 +152,9 @@ public final class PongServer implements AutoCloseable {
                         if (type == Channel.TYPE_DATA) {
                             ok = reply(ch, m, spare);
                         } else if (type == TYPE_SINK) {
-                            sinkCount++;
+                            if ((m.flags() & Channel.FLAG_MORE) == 0) {
+                                sinkCount++; // a message counts once, at its last fragment
+                            }
                             sinkBytes += m.length();
                         } else if (type == TYPE_SINK_END) {
                             ok = replySinkEnd(ch, m.id(), sinkCount, sinkBytes);
@@ -202,12 +204,13 @@ public final class PongServer implements AutoCloseable {
     private boolean reply(Channel ch, Message m, byte[][] spare) {
         int len = m.length();
         long id = m.id();
+        int flags = m.flags() & Channel.FLAG_MORE; // a fragment is echoed as a fragment
         Claim c = ch.claim(len, 0);
         if (c != null) {
             if (len > 0) {
                 c.putBytes(0, m.buffer(), m.offset(), len);
             }
-            long r = c.commit(Channel.TYPE_RESPONSE, 0, id);
+            long r = c.commit(Channel.TYPE_RESPONSE, flags, id);
             return r > 0 || replyFailed(ch, r);
         }
         int status = ch.lastClaimStatus();
@@ -219,7 +222,7 @@ public final class PongServer implements AutoCloseable {
         }
         m.copyTo(spare[0], 0);
         ch.release(m);
-        long r = ch.send(Channel.TYPE_RESPONSE, 0, id, spare[0], 0, len, REPLY_TIMEOUT_NANOS);
+        long r = ch.send(Channel.TYPE_RESPONSE, flags, id, spare[0], 0, len, REPLY_TIMEOUT_NANOS);
         return r > 0 || replyFailed(ch, r);
     }
 

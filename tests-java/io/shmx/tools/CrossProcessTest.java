@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.shmx.Channel;
 import io.shmx.Guest;
 import io.shmx.Message;
+import io.shmx.MessageInfo;
+import io.shmx.MessageOutputStream;
 import io.shmx.Status;
 import io.shmx.TestSupport;
 import io.shmx.Transport;
@@ -21,8 +23,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -48,17 +54,35 @@ class CrossProcessTest {
 
     static Stream<Arguments> transportsAndSizes() {
         List<Arguments> list = new ArrayList<>();
-        for (int s : new int[] {0, 1, 1024, 1025, 65536, 1048576}) {
+        // Around the inline limit, every default class boundary, one frame's maximum, fragments up to 64 MiB.
+        for (int s : new int[] {0, 1, 1024, 1025, 4096, 4097, 65536, 65537, MIB - 1, MIB, MIB + 1, 3 * MIB + 5,
+            64 * MIB}) {
             list.add(Arguments.of(Transport.SHM, s));
         }
-        for (int s : new int[] {1, 4096, 65536}) {
+        for (int s : new int[] {1, 4096, 65536, 3 * MIB + 5}) {
             list.add(Arguments.of(Transport.UDS, s));
         }
         return list.stream();
     }
 
+    /** The sizes of transportsAndSizes that fit one frame (a claim's limit). */
+    static Stream<Arguments> transportsAndFrameSizes() {
+        return transportsAndSizes().filter(a -> (int) a.get()[1] <= MIB);
+    }
+
+    static Stream<Arguments> fragmentedSizes() {
+        List<Arguments> list = new ArrayList<>();
+        for (int s : new int[] {MIB + 1, 2 * MIB, 10 * MIB + 3, 64 * MIB}) {
+            list.add(Arguments.of(Transport.SHM, s));
+        }
+        list.add(Arguments.of(Transport.UDS, 3 * MIB + 5));
+        return list.stream();
+    }
+
+    private static final int MIB = 1 << 20;
+
     private static int countFor(int size) {
-        return size >= 65536 ? 50 : 500;
+        return size > 4 * MIB ? 3 : size > MIB ? 10 : size >= 65536 ? 50 : 500;
     }
 
     private static void assumePrograms(String... names) {
@@ -116,7 +140,7 @@ class CrossProcessTest {
             int count = countFor(size);
             List<String> cmd = List.of(TestSupport.program("shmx-ping").toString(), "--name", name, "--transport",
                     transport.name().toLowerCase(), "--size", Integer.toString(size), "--count",
-                    Integer.toString(count), "--warmup", "10");
+                    Integer.toString(count), "--warmup", size > MIB ? "1" : "10");
             assertRttLine(run(cmd, 90), count, cmd);
             assertEquals(0, host.failures());
         }
@@ -169,7 +193,7 @@ class CrossProcessTest {
     }
 
     @ParameterizedTest(name = "{0} {1} bytes")
-    @MethodSource("transportsAndSizes")
+    @MethodSource("transportsAndFrameSizes")
     void shouldGetEveryByteEchoedByTheCHostToAJavaGuest(Transport transport, int size) throws Exception {
         assumePrograms("shmx-pong");
         String name = TestSupport.uniqueName("xc");
@@ -216,6 +240,47 @@ class CrossProcessTest {
         }
     }
 
+    @ParameterizedTest(name = "{0} {1} bytes")
+    @MethodSource("fragmentedSizes")
+    void shouldGetFragmentedMessagesEchoedByTheCHostToAJavaGuest(Transport transport, int size) throws Exception {
+        assumePrograms("shmx-pong");
+        String name = TestSupport.uniqueName("xf");
+        Path log = Files.createTempFile("shmx-pong", ".log");
+        Process pong = startCHost(name, log);
+        ExecutorService receiver = Executors.newSingleThreadExecutor();
+        try (Guest guest = Guest.connect(name, transport, Duration.ofSeconds(10))) {
+            Channel ch = guest.channel();
+            for (long id = 1; id <= 3; id++) {
+                byte[] payload = pattern(size, id);
+                // The C pong echoes each fragment as it arrives: take the echo while the request goes out.
+                MessageInfo info = new MessageInfo();
+                Future<byte[]> echo = receiver.submit(() -> ch.receiveMessage(info, seconds(30)));
+                long sent;
+                if (id == 2) {
+                    try (MessageOutputStream out = ch.openOutputStream(Channel.TYPE_DATA, seconds(10))) {
+                        for (int at = 0; at < size; at += 100_003) {
+                            out.write(payload, at, Math.min(100_003, size - at));
+                        }
+                        out.close();
+                        sent = out.messageId();
+                    }
+                } else {
+                    sent = ch.send(Channel.TYPE_DATA, payload, 0, size, seconds(10));
+                }
+                assertEquals(id, sent);
+                byte[] got = echo.get(60, TimeUnit.SECONDS);
+                assertEquals(Channel.TYPE_RESPONSE, info.type());
+                assertEquals(id, info.id());
+                assertEquals(size, got.length);
+                assertEquals(-1, Arrays.mismatch(payload, got), "echo of " + id + " differs");
+            }
+        } finally {
+            receiver.shutdownNow();
+            stop(pong);
+            Files.deleteIfExists(log);
+        }
+    }
+
     private static List<String> javaPing(String name, String... args) {
         List<String> cmd = new ArrayList<>(Demo.javaCommand());
         cmd.add("ping");
@@ -232,6 +297,7 @@ class CrossProcessTest {
                 {"--transport", "shm", "--size", "0", "--count", "300", "--warmup", "10"},
                 {"--transport", "shm", "--size", "1025", "--count", "300", "--warmup", "10"},
                 {"--transport", "shm", "--size", "1048576", "--count", "20", "--warmup", "2"},
+                {"--transport", "shm", "--size", "10485763", "--count", "3", "--warmup", "1"},
                 {"--transport", "uds", "--size", "4096", "--count", "300", "--warmup", "10"}}) {
                 List<String> cmd = javaPing(name, a);
                 assertRttLine(run(cmd, 90), Integer.parseInt(a[5]), cmd);
