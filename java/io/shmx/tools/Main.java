@@ -62,6 +62,8 @@ public final class Main {
                 return Pong.run(rest);
             case "demo":
                 return Demo.run(rest);
+            case "tunnel":
+                return Tunnel.run(rest);
             case "help":
             case "-h":
             case "--help":
@@ -83,6 +85,10 @@ public final class Main {
         out.println("       guest: verify every echo, print rtt_ns p50=... (or throughput msgs_per_s=...)");
         out.println("  demo [--quick] [--count N] [--warmup N]");
         out.println("       host in this JVM, C and Java guests against it, C reference host, floor; prints a table");
+        out.println("  " + Tunnel.USAGE_LISTEN);
+        out.println("       accept TCP connections and carry each over shmx to the host NAME");
+        out.println("  " + Tunnel.USAGE_CONNECT);
+        out.println("       the shmx host NAME: open a TCP connection to the target for each carried stream");
         out.println("exit codes: 0 ok, 1 wrong or missing echo, 2 usage, 3 could not connect");
     }
 }
