@@ -4,8 +4,8 @@ import java.io.PrintStream;
 import java.util.Arrays;
 
 /**
- * The shmx command-line tool ({@code scripts/shmx}): {@code ping}, {@code pong}
- * and {@code demo}. Ping and pong behave exactly like the C programs
+ * The shmx command-line tool ({@code scripts/shmx}): {@code ping}, {@code pong},
+ * {@code demo} and {@code tunnel}. Ping and pong behave exactly like the C programs
  * {@code build/bin/shmx-ping} and {@code build/bin/shmx-pong}, so that any C or
  * Java ping works with any C or Java pong.
  *
