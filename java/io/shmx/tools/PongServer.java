@@ -110,7 +110,7 @@ public final class PongServer implements AutoCloseable {
             } catch (ShmxException e) {
                 failures.incrementAndGet();
                 log.println("pong: accept failed: " + e.getMessage());
-                sleepQuietly(10);
+                Pause.quietly(10);
                 continue;
             }
             if (ch == null) {
@@ -277,11 +277,4 @@ public final class PongServer implements AutoCloseable {
         }
     }
 
-    private static void sleepQuietly(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
 }

@@ -125,7 +125,7 @@ public final class TunnelConnector implements AutoCloseable {
                 return; // the host was closed
             } catch (ShmxException e) {
                 log.println("tunnel connect: accept failed: " + e.getMessage());
-                sleepQuietly(10); // a persistent failure must not spin a core
+                Pause.quietly(10); // a persistent failure must not spin a core
                 continue;
             }
             if (ch == null) {
@@ -245,13 +245,6 @@ public final class TunnelConnector implements AutoCloseable {
         open.decrementAndGet();
     }
 
-    private static void sleepQuietly(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
 
     /**
      * Stops accepting, aborts every open stream (their targets see a reset and

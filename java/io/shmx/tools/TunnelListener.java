@@ -128,7 +128,7 @@ public final class TunnelListener implements AutoCloseable {
             } catch (IOException e) {
                 // for example EMFILE: report, and let a moment pass instead of spinning on the error
                 log.println("tunnel listen: accept failed: " + TunnelStream.describe(e));
-                sleepQuietly(10);
+                Pause.quietly(10);
                 continue;
             }
             long number = numbers.incrementAndGet();
@@ -214,13 +214,6 @@ public final class TunnelListener implements AutoCloseable {
         }
     }
 
-    private static void sleepQuietly(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
 
     /**
      * Stops accepting, aborts every open stream (their clients see a reset and
