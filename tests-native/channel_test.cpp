@@ -24,39 +24,12 @@
 #include <gtest/gtest.h>
 
 #include "private_headers.h"
+#include "test_pattern.h"
 
 namespace {
 
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kWait = 5000 * kMs; /* generous bound for anything that must happen */
-
-uint8_t pattern_byte(uint32_t seed, size_t i) { return static_cast<uint8_t>(seed * 131u + i * 7u + (i >> 8)); }
-
-std::vector<uint8_t> pattern(uint32_t seed, size_t len) {
-    std::vector<uint8_t> v(len);
-    for (size_t i = 0; i < len; i++) v[i] = pattern_byte(seed, i);
-    return v;
-}
-
-/* Index of the first wrong byte, or -1. */
-long first_mismatch(const void *data, uint32_t seed, size_t len) {
-    const auto *p = static_cast<const uint8_t *>(data);
-    for (size_t i = 0; i < len; i++)
-        if (p[i] != pattern_byte(seed, i)) return static_cast<long>(i);
-    return -1;
-}
-
-std::string label() {
-    static std::atomic<int> n{0};
-    return "chtest-" + std::to_string(getpid()) + "-" + std::to_string(n++);
-}
-
-/* A shared word as a plain integer for the __atomic builtins (the header's _Atomic differs by compiler). */
-template <typename T, typename W>
-T *word(W *w) {
-    static_assert(sizeof(T) == sizeof(W), "same size");
-    return (T *)(void *)w;
-}
 
 /* Counts of the whole pool. */
 struct PoolCounts {
@@ -75,7 +48,7 @@ class ChannelTest : public ::testing::Test {
 
     /* Segment with cfg_, entry 0 made ACTIVE, both sides opened; the sockets (or -1) go to the channels. */
     void Open(int host_sock = -1, int guest_sock = -1) {
-        ASSERT_EQ(0, shmx_segment_create(&cfg_, label().c_str(), &seg_));
+        ASSERT_EQ(0, shmx_segment_create(&cfg_, unique_label("chtest").c_str(), &seg_));
         seg_open_ = true;
         shmx_pool_init(&pool_, seg_.base, &seg_.layout, &seg_.config, 0);
         __atomic_store_n(word<uint32_t>(&shmx_segment_channel(&seg_, 0)->state), (uint32_t)SHMX_CHANNEL_ACTIVE, __ATOMIC_RELEASE);

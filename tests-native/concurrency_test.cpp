@@ -18,25 +18,13 @@
 #include <gtest/gtest.h>
 
 #include "private_headers.h"
+#include "test_pattern.h"
 
 namespace {
 
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kWait = 20000 * kMs; /* generous bound for anything that must happen */
 constexpr uint32_t kMiB = 1024u * 1024u;
-
-uint8_t pattern_byte(uint32_t seed, size_t i) { return static_cast<uint8_t>(seed * 29u + i * 11u + (i >> 10)); }
-
-std::vector<uint8_t> pattern(uint32_t seed, size_t len) {
-    std::vector<uint8_t> v(len);
-    for (size_t i = 0; i < len; i++) v[i] = pattern_byte(seed, i);
-    return v;
-}
-
-std::string unique_name() {
-    static std::atomic<int> n{0};
-    return "conc-" + std::to_string(getpid()) + "-" + std::to_string(n++);
-}
 
 class ConcurrencyTest : public ::testing::Test {
   protected:
@@ -45,7 +33,7 @@ class ConcurrencyTest : public ::testing::Test {
         ASSERT_NE(nullptr, mkdtemp(dir));
         dir_ = dir;
         setenv("XDG_RUNTIME_DIR", dir_.c_str(), 1);
-        name_ = unique_name();
+        name_ = unique_label("conc");
     }
 
     void TearDown() override {

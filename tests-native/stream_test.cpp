@@ -19,39 +19,13 @@
 #include <gtest/gtest.h>
 
 #include "private_headers.h"
+#include "test_pattern.h"
 
 namespace {
 
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kWait = 10000 * kMs; /* generous bound for anything that must happen */
 constexpr uint32_t kMiB = 1024u * 1024u;
-
-uint8_t pattern_byte(uint32_t seed, size_t i) { return static_cast<uint8_t>(seed * 131u + i * 7u + (i >> 9)); }
-
-std::vector<uint8_t> pattern(uint32_t seed, size_t len) {
-    std::vector<uint8_t> v(len);
-    for (size_t i = 0; i < len; i++) v[i] = pattern_byte(seed, i);
-    return v;
-}
-
-/* Index of the first wrong byte, or -1. */
-long first_mismatch(const void *data, uint32_t seed, size_t len) {
-    const auto *p = static_cast<const uint8_t *>(data);
-    for (size_t i = 0; i < len; i++)
-        if (p[i] != pattern_byte(seed, i)) return static_cast<long>(i);
-    return -1;
-}
-
-std::string label() {
-    static std::atomic<int> n{0};
-    return "streamtest-" + std::to_string(getpid()) + "-" + std::to_string(n++);
-}
-
-template <typename T, typename W>
-T *word(W *w) {
-    static_assert(sizeof(T) == sizeof(W), "same size");
-    return (T *)(void *)w;
-}
 
 class StreamTest : public ::testing::Test {
   protected:
@@ -66,7 +40,7 @@ class StreamTest : public ::testing::Test {
 
     /* A segment with cfg_ and both ends of channel 0 in this process. */
     void OpenShm() {
-        ASSERT_EQ(0, shmx_segment_create(&cfg_, label().c_str(), &seg_));
+        ASSERT_EQ(0, shmx_segment_create(&cfg_, unique_label("streamtest").c_str(), &seg_));
         seg_open_ = true;
         shmx_pool_init(&pool_, seg_.base, &seg_.layout, &seg_.config, 0);
         __atomic_store_n(word<uint32_t>(&shmx_segment_channel(&seg_, 0)->state), (uint32_t)SHMX_CHANNEL_ACTIVE,
