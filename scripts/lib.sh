@@ -5,7 +5,7 @@ SHMX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export SHMX_ROOT
 
 # Debian packages the build and the tests need.
-SHMX_DEBIAN_PACKAGES=(cmake make gcc g++ googletest libgtest-dev zlib1g-dev maven openjdk-17-jdk-headless)
+SHMX_DEBIAN_PACKAGES=(cmake make gcc g++ googletest libgtest-dev zlib1g-dev maven openjdk-17-jdk-headless valgrind python3)
 
 shmx_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
