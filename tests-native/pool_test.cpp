@@ -704,8 +704,6 @@ struct StressWorker {
     uint32_t owner;
     uint32_t seed;
     int errors = 0;
-    int waited = 0;      // allocations that found the pool empty, slept and then got a slot
-    int fallbacks = 0;   // allocations served by a class larger than the smallest fitting one
     std::vector<shmx_slot_ref_t> held;
 
     void Run(std::chrono::steady_clock::time_point stop_at, uint32_t max_held) {
@@ -718,8 +716,7 @@ struct StressWorker {
                 // A zero timeout first: if that finds every fitting class empty, the second
                 // call must wait for another holder's free.
                 int rc = shmx_pool_alloc(pool, size, owner, shmx_deadline(0), &kIdleOf, &ref);
-                bool had_to_wait = rc == -SHMX_EWOULDBLOCK;
-                if (had_to_wait) rc = shmx_pool_alloc(pool, size, owner, shmx_deadline(20 * kMs), &kIdleOf, &ref);
+                if (rc == -SHMX_EWOULDBLOCK) rc = shmx_pool_alloc(pool, size, owner, shmx_deadline(20 * kMs), &kIdleOf, &ref);
                 if (rc == -SHMX_EWOULDBLOCK) continue;  // all held by others for 20 ms: try again
                 void *data;
                 uint32_t got;
@@ -727,10 +724,6 @@ struct StressWorker {
                     errors++;
                     continue;
                 }
-                waited += had_to_wait;
-                uint32_t smallest = 0;
-                while (pool->cls[smallest].slot_size < size) smallest++;
-                fallbacks += ref.cls > smallest;
                 memset(data, mark, got);
                 held.push_back(ref);
             } else if (!held.empty()) {
@@ -778,15 +771,11 @@ TEST_F(PoolTest, ShouldKeepExactCountsWithThreadsOnTwoMappingsOfOneMemfd) {
     for (int t = 0; t < kThreads; t++) threads.emplace_back([&, t] { w[t].Run(stop_at, 3); });
     for (std::thread &th : threads) th.join();
 
-    int waited = 0, fallbacks = 0;
-    for (const StressWorker &x : w) {
-        EXPECT_EQ(0, x.errors) << "owner " << x.owner;
-        waited += x.waited;
-        fallbacks += x.fallbacks;
-    }
-    // 4 threads holding up to 3 of 7 slots: the pool runs dry, and the smallest class is busy.
-    EXPECT_GT(waited, 0) << "some allocations waited for a free and got it";
-    EXPECT_GT(fallbacks, 0) << "some allocations fell back to a larger class";
+    for (const StressWorker &x : w) EXPECT_EQ(0, x.errors) << "owner " << x.owner;
+    /* 4 threads holding up to 3 of 7 slots run the pool dry and fall back to larger classes
+     * whenever they run at once; how often depends on scheduling (a loaded or sanitized run may
+     * barely overlap them), so this test checks the accounting, and waiting and falling back have
+     * tests of their own (ShouldWakeAWaitingAlloc..., ShouldFallBackToALargerClassWhenOneIsEmpty). */
     ExpectAccounted(TotalSlots());
     shmx_segment_close(&second);
 }
