@@ -349,11 +349,48 @@ static int send_msg(int fd, const uint8_t *buf, size_t len, int pass_fd) {
 }
 
 /*
+ * One non-blocking recvmsg of up to @len bytes, collecting the descriptors
+ * that arrive with them (close-on-exec) into @fds (up to @max; the rest are
+ * closed, so @max 0 closes them all). *@truncated is set if the kernel had
+ * to drop descriptors (far more than any message carries).
+ * Returns the byte count (0 at end of stream), -EAGAIN or -errno.
+ */
+static ssize_t recv_some(int fd, uint8_t *buf, size_t len, int *fds, int max, int *nfds, int *truncated) {
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * MAX_RECV_FDS)];
+    } ctl;
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl.buf;
+    m.msg_controllen = sizeof ctl.buf;
+    ssize_t n;
+    do {
+        n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int rfd;
+            memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof rfd);
+            if (*nfds < max) fds[(*nfds)++] = rfd;
+            else close(rfd);
+        }
+    }
+    *truncated = (m.msg_flags & MSG_CTRUNC) != 0; /* the kernel closed what did not fit */
+    return n;
+}
+
+/*
  * Read exactly @len bytes by @deadline_ns, collecting the descriptors that
- * arrive with them (close-on-exec) into @fds (up to @max; the rest closed).
- * Returns 0, -ECONNRESET at end of stream, -SHMX_EPROTO if the kernel had to
- * truncate the descriptors (far more than any message carries), -ETIMEDOUT
- * or -errno. Collected descriptors are the caller's to close, even on error.
+ * arrive with them into @fds (see recv_some).
+ * Returns 0, -ECONNRESET at end of stream, -SHMX_EPROTO if descriptors were
+ * truncated, -ETIMEDOUT or -errno. Collected descriptors are the caller's to close, even on error.
  */
 static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline_ns, int *fds, int max, int *nfds) {
     size_t got = 0;
@@ -361,34 +398,11 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline_ns, int
     while (got < len) {
         int rc = wait_fd(fd, POLLIN, deadline_ns);
         if (rc < 0) return rc;
-        struct iovec iov = {.iov_base = buf + got, .iov_len = len - got};
-        union {
-            struct cmsghdr align;
-            char buf[CMSG_SPACE(sizeof(int) * MAX_RECV_FDS)];
-        } ctl;
-        struct msghdr m;
-        memset(&m, 0, sizeof m);
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = ctl.buf;
-        m.msg_controllen = sizeof ctl.buf;
-        ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return -errno;
-        }
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < count; i++) {
-                int rfd;
-                memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof rfd);
-                if (*nfds < max) fds[(*nfds)++] = rfd;
-                else close(rfd);
-            }
-        }
-        /* The kernel closes what did not fit; a peer sending that many is broken. */
-        if (m.msg_flags & MSG_CTRUNC) return -SHMX_EPROTO;
+        int truncated = 0;
+        ssize_t n = recv_some(fd, buf + got, len - got, fds, max, nfds, &truncated);
+        if (n == -EAGAIN) continue;
+        if (n < 0) return (int)n;
+        if (truncated) return -SHMX_EPROTO; /* a peer sending that many descriptors is broken */
         if (n == 0) return -ECONNRESET;
         got += (size_t)n;
     }
@@ -554,33 +568,9 @@ int shmx_bootstrap_recv_extent(int fd, int64_t deadline_ns, shmx_extent_msg_t *o
 }
 
 ssize_t shmx_bootstrap_read_some(int fd, uint8_t *buf, size_t len) {
-    struct iovec iov = {.iov_base = buf, .iov_len = len};
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * MAX_RECV_FDS)];
-    } ctl;
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl.buf;
-    m.msg_controllen = sizeof ctl.buf;
-    ssize_t n;
-    do {
-        n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    /* Nothing a guest sends carries descriptors: close whatever came. */
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
-            int rfd;
-            memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof rfd);
-            close(rfd);
-        }
-    }
-    return n;
+    int none = 0, truncated = 0;
+    /* Nothing a guest sends carries descriptors: recv_some closes whatever came. */
+    return recv_some(fd, buf, len, NULL, 0, &none, &truncated);
 }
 
 int shmx_bootstrap_peer_uid(int fd, uid_t *uid) {
