@@ -19,6 +19,7 @@
 
 #include "private_headers.h"
 #include "test_pattern.h"
+#include "test_process.h"
 
 namespace {
 
@@ -29,19 +30,13 @@ constexpr uint32_t kMiB = 1024u * 1024u;
 class ConcurrencyTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        char dir[] = "/tmp/shmx-conc-XXXXXX";
-        ASSERT_NE(nullptr, mkdtemp(dir));
-        dir_ = dir;
-        setenv("XDG_RUNTIME_DIR", dir_.c_str(), 1);
+        ASSERT_FALSE(runtime_.path().empty()) << "no private XDG_RUNTIME_DIR";
         name_ = unique_label("conc");
     }
 
     void TearDown() override {
         for (shmx_guest_t *g : guests_) shmx_guest_close(g);
         shmx_host_destroy(host_);
-        std::string shmx_dir = dir_ + "/shmx";
-        rmdir(shmx_dir.c_str());
-        rmdir(dir_.c_str());
     }
 
     /* A host with @n guests connected (over shm) and accepted; host channels in accept order. */
@@ -89,7 +84,8 @@ class ConcurrencyTest : public ::testing::Test {
         return n;
     }
 
-    std::string dir_, name_;
+    PrivateRuntimeDir runtime_; /* made before SetUp, removed after TearDown */
+    std::string name_;
     shmx_host_t *host_ = nullptr;
     std::vector<shmx_guest_t *> guests_;
     std::vector<shmx_channel_t *> host_channels_;

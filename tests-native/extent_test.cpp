@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "private_headers.h"
+#include "test_process.h"
 
 namespace {
 
@@ -37,8 +38,6 @@ constexpr uint32_t kHost = SHMX_OWNER_HOST;
 constexpr uint32_t kSmall = 4096;   // class 0: 2 slots in the segment, 4 per extent
 constexpr uint32_t kLarge = 65536;  // class 1: 1 slot in the segment, 1 per extent
 constexpr uint64_t kSegmentPool = 2 * kSmall + kLarge;
-
-int RemoveEntry(const char *path, const struct stat *, int, struct FTW *) { return remove(path); }
 
 uint8_t PatternByte(uint32_t k, uint32_t seed) { return static_cast<uint8_t>(k * 7u + seed * 13u + (k >> 9)); }
 
@@ -84,29 +83,11 @@ int CountOpenFds() {
     return n;
 }
 
-// Wait for a child for at most @timeout_ms (pidfd); kill it if it overstays.
-int WaitChild(pid_t pid, int timeout_ms) {
-    int pfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pfd >= 0) {
-        struct pollfd p = {pfd, POLLIN, 0};
-        if (poll(&p, 1, timeout_ms) == 0) kill(pid, SIGKILL);
-        close(pfd);
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return status;
-}
 
 class ExtentTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        const char *old = getenv("XDG_RUNTIME_DIR");
-        had_old_ = old != nullptr;
-        if (had_old_) old_ = old;
-        char tmpl[] = "/tmp/shmxexXXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        runtime_ = tmpl;
-        setenv("XDG_RUNTIME_DIR", runtime_.c_str(), 1);
+        ASSERT_FALSE(runtime_.path().empty()) << "no private XDG_RUNTIME_DIR";
         static std::atomic<int> counter{0};
         name_ = "ext-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
         shmx_config_default(&cfg_);
@@ -130,9 +111,6 @@ class ExtentTest : public ::testing::Test {
     void TearDown() override {
         for (shmx_guest_t *g : guests_) shmx_guest_close(g);
         shmx_host_destroy(host_);
-        nftw(runtime_.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
-        if (had_old_) setenv("XDG_RUNTIME_DIR", old_.c_str(), 1);
-        else unsetenv("XDG_RUNTIME_DIR");
     }
 
     void CreateHost() {
@@ -206,9 +184,7 @@ class ExtentTest : public ::testing::Test {
     shmx_pool_t *pool_ = nullptr;
     std::vector<shmx_guest_t *> guests_;
     std::string name_;
-    std::string runtime_;
-    std::string old_;
-    bool had_old_ = false;
+    PrivateRuntimeDir runtime_; /* made before SetUp, removed after TearDown */
 };
 
 TEST_F(ExtentTest, ShouldGrowTheHostsPoolBySealedExtentsWhenAClassIsEmpty) {

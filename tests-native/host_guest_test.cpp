@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "private_headers.h"
+#include "test_process.h"
 
 namespace {
 
@@ -93,29 +94,11 @@ int GuestMain(const std::string &name, uint32_t transport) {
     return rc;
 }
 
-// Wait for a child for at most @timeout_ms (pidfd); kill it if it overstays.
-int WaitChild(pid_t pid, int timeout_ms) {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pfd >= 0) {
-        struct pollfd p = {pfd, POLLIN, 0};
-        if (poll(&p, 1, timeout_ms) == 0) kill(pid, SIGKILL);
-        close(pfd);
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return status;
-}
 
 class HostGuestTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        const char *old = getenv("XDG_RUNTIME_DIR");
-        had_old_ = old != nullptr;
-        if (had_old_) old_ = old;
-        char tmpl[] = "/tmp/shmxhgXXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        runtime_ = tmpl;
-        setenv("XDG_RUNTIME_DIR", runtime_.c_str(), 1);
+        ASSERT_FALSE(runtime_.path().empty()) << "no private XDG_RUNTIME_DIR";
         static std::atomic<int> counter{0};
         name_ = "hg-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
         shmx_config_default(&cfg_);
@@ -125,9 +108,6 @@ class HostGuestTest : public ::testing::Test {
     void TearDown() override {
         for (shmx_guest_t *g : guests_) shmx_guest_close(g);
         shmx_host_destroy(host_);
-        nftw(runtime_.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
-        if (had_old_) setenv("XDG_RUNTIME_DIR", old_.c_str(), 1);
-        else unsetenv("XDG_RUNTIME_DIR");
     }
 
     void CreateHost() {
@@ -233,9 +213,7 @@ class HostGuestTest : public ::testing::Test {
     shmx_host_t *host_ = nullptr;
     std::vector<shmx_guest_t *> guests_;
     std::string name_;
-    std::string runtime_;
-    std::string old_;
-    bool had_old_ = false;
+    PrivateRuntimeDir runtime_; /* made before SetUp, removed after TearDown */
 };
 
 TEST_F(HostGuestTest, ShouldExchangeEverySizeBothWaysOverShmInOneProcess) {

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "test_process.h"
+
 extern char **environ;
 
 namespace {
@@ -31,17 +33,6 @@ const std::string kBin = SHMX_BIN_DIR;
 
 int RemoveEntry(const char *path, const struct stat *, int, struct FTW *) { return remove(path); }
 
-// Wait for @pid at most @timeout_ms (pidfd); SIGKILL it if it overstays. Returns the wait status or -1.
-int WaitChild(pid_t pid, int timeout_ms) {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pfd >= 0) {
-        struct pollfd p = {pfd, POLLIN, 0};
-        if (poll(&p, 1, timeout_ms) == 0) kill(pid, SIGKILL);
-        close(pfd);
-    }
-    int status = 0;
-    return waitpid(pid, &status, 0) == pid ? status : -1;
-}
 
 // True if @out is exactly one line "LABEL k1=V1 k2=V2 ...\n" with the given
 // keys in order, each value digits (and a '.' where @decimal allows), and the
