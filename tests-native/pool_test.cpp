@@ -195,6 +195,17 @@ class PoolTest : public ::testing::Test {
         return refs;
     }
 
+    /* A guest's view: the segment mapped a second time with its own pool, whose map hook
+     * maps the extents @g made (@m ties them together; all three outlive the view). */
+    void AttachGuest(Grower *g, shmx_segment_t *second, shmx_pool_t *guest, Mapper *m) {
+        ASSERT_EQ(0, shmx_segment_attach_fd(dup(seg_.fd), 1000 * kMs, second));
+        shmx_pool_init(guest, second->base, &second->layout, &second->config, 0);
+        m->grower = g;
+        m->guest = guest;
+        guest->hook_arg = m;
+        guest->map = Mapper::Map;
+    }
+
     void InstallGrower(Grower *g, uint32_t max_extents) {
         g->host = &pool_;
         g->max_extents = max_extents;
@@ -931,14 +942,9 @@ TEST_F(PoolTest, ShouldMapAnExtentWhenALookupFirstMeetsOneOfItsSlots) {
     Grower g;
     InstallGrower(&g, 4);
     shmx_segment_t second;
-    ASSERT_EQ(0, shmx_segment_attach_fd(dup(seg_.fd), 1000 * kMs, &second));
     shmx_pool_t guest;
-    shmx_pool_init(&guest, second.base, &second.layout, &second.config, 0);
     Mapper m;
-    m.grower = &g;
-    m.guest = &guest;
-    guest.hook_arg = &m;
-    guest.map = Mapper::Map;
+    ASSERT_NO_FATAL_FAILURE(AttachGuest(&g, &second, &guest, &m));
 
     std::vector<shmx_slot_ref_t> refs = Exhaust();  // grows class 0 once, takes all
     shmx_slot_ref_t ext = refs.back();
@@ -974,14 +980,9 @@ TEST_F(PoolTest, ShouldKeepExactCountsWhileThreadsGrowThePoolAndMapItLazily) {
     Grower g;
     InstallGrower(&g, 6);
     shmx_segment_t second;
-    ASSERT_EQ(0, shmx_segment_attach_fd(dup(seg_.fd), 1000 * kMs, &second));
     shmx_pool_t guest;
-    shmx_pool_init(&guest, second.base, &second.layout, &second.config, 0);
     Mapper m;
-    m.grower = &g;
-    m.guest = &guest;
-    guest.hook_arg = &m;
-    guest.map = Mapper::Map;
+    ASSERT_NO_FATAL_FAILURE(AttachGuest(&g, &second, &guest, &m));
     // The guest's grow hook asks the grower directly (the host's service thread, in real life).
     struct Ask {
         static void Grow(void *arg, uint32_t cls) { Grower::Grow(static_cast<Mapper *>(arg)->grower, cls); }
