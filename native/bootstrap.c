@@ -573,12 +573,13 @@ ssize_t shmx_bootstrap_read_some(int fd, uint8_t *buf, size_t len) {
     return recv_some(fd, buf, len, NULL, 0, &none, &truncated);
 }
 
-int shmx_bootstrap_peer_uid(int fd, uid_t *uid) {
-    if (!uid) return -SHMX_EINVAL;
+int shmx_bootstrap_peer_cred(int fd, uid_t *uid, pid_t *pid) {
+    if (!uid || !pid) return -SHMX_EINVAL;
     struct ucred cr;
     socklen_t len = sizeof cr;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) return -errno;
     if (len != sizeof cr) return -SHMX_EPROTO;
     *uid = cr.uid;
+    *pid = cr.pid;
     return 0;
 }

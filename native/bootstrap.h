@@ -117,7 +117,7 @@ int shmx_bootstrap_recv_extent(int fd, int64_t deadline_ns, shmx_extent_msg_t *o
  */
 ssize_t shmx_bootstrap_read_some(int fd, uint8_t *buf, size_t len);
 
-/* The connected peer's uid (SO_PEERCRED). Returns 0 or -errno. */
-int shmx_bootstrap_peer_uid(int fd, uid_t *uid);
+/* The connected peer's uid and pid as the kernel recorded them at connect (SO_PEERCRED). Returns 0 or -errno. */
+int shmx_bootstrap_peer_cred(int fd, uid_t *uid, pid_t *pid);
 
 #endif

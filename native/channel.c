@@ -53,6 +53,17 @@ int shmx_sock_hung_up(int sock) {
     return (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+/* Declared in channel_shm.h. Off the hot path: only after a call found the channel closed or the peer gone. */
+int shmx_shm_end_code(shmx_channel_t *ch) {
+    if (ch->is_host || __atomic_load_n(&ch->closed, __ATOMIC_ACQUIRE)) return -SHMX_ECLOSED;
+    /* Relaxed: the host's announcements, read once each; a scribbling peer only misleads itself. */
+    if (atomic_load_explicit(&ch->ctl->state, memory_order_relaxed) == SHMX_CHANNEL_EXPELLED &&
+        atomic_load_explicit(&ch->ctl->epoch, memory_order_relaxed) == ch->epoch)
+        return -SHMX_EEXPELLED;
+    if (shmx_ring_is_closed(ch->tx.ctl) || shmx_ring_is_closed(ch->rx.ctl)) return -SHMX_ECLOSED;
+    return shmx_sock_hung_up(ch->sock) ? -SHMX_EHOSTGONE : -SHMX_ECLOSED;
+}
+
 /* ---- opening and closing --------------------------------------------------- */
 
 int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index, int is_host, int sock,
@@ -176,7 +187,6 @@ static inline void shm_unpeek(shmx_channel_t *ch, const shmx_ring_record_t *rec)
  */
 static int shm_wait_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t timeout_ns) {
     shmx_channel_t *ch = &x->ch;
-    int gone = ch->is_host ? -SHMX_ECLOSED : -SHMX_EHOSTGONE;
     shmx_idle_t idle = ch->idle;
     if (timeout_ns != 0) {
         /* In a busy exchange the next record is usually a few hundred nanoseconds
@@ -207,17 +217,23 @@ static int shm_wait_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t ti
             if (shmx_sock_hung_up(ch->sock)) {
                 /* Records published just before the hang-up may have landed after our peek. */
                 rc = shmx_ring_peek(&ch->rx, rec);
-                return rc == -SHMX_EEMPTY ? gone : rc;
+                return rc == -SHMX_EEMPTY ? shmx_shm_end_code(ch) : rc;
             }
         }
         if (!whole) return -SHMX_EEMPTY;
     }
 }
 
-/* The next record, waiting for it within the timeout (see shm_wait_record). */
+/*
+ * The next record, waiting for it within the timeout (see shm_wait_record).
+ * Once the host expelled the guest, nothing more of it is delivered.
+ */
 static int shm_next_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t timeout_ns) {
+    /* Relaxed: a one-way flag the service thread sets; records read before it are fine. */
+    if (__builtin_expect(__atomic_load_n(&x->ch.peer_expelled, __ATOMIC_RELAXED), 0)) return -SHMX_ECLOSED;
     int rc = shmx_ring_peek(&x->ch.rx, rec);
-    return rc == -SHMX_EEMPTY ? shm_wait_record(x, rec, timeout_ns) : rc;
+    if (rc == -SHMX_EEMPTY) rc = shm_wait_record(x, rec, timeout_ns);
+    return rc == -SHMX_ECLOSED ? shmx_shm_end_code(&x->ch) : rc;
 }
 
 /* Where a peeked record's frame lies. */
@@ -400,6 +416,8 @@ int shmx_channel_transport(const shmx_channel_t *ch) { return (int)ch->transport
 uint32_t shmx_channel_max_payload(const shmx_channel_t *ch) { return ch->max_payload; }
 
 uint32_t shmx_channel_index(const shmx_channel_t *ch) { return ch->index; }
+
+uint32_t shmx_channel_epoch(const shmx_channel_t *ch) { return ch->epoch; }
 
 int shmx_channel_peer_alive(shmx_channel_t *ch) {
     if (ch == NULL) return -SHMX_EINVAL;

@@ -30,6 +30,8 @@ struct shmx_channel {
     uint64_t next_id;     /* next message id to send (starts at 1) */
     int sock;             /* bootstrap socket: liveness for shm, the frames for uds; -1 if none */
     int closed;           /* this side called shmx_channel_close */
+    int peer_expelled;    /* host side: the host expelled the guest; nothing more of it is delivered (__atomic) */
+    int32_t peer_pid;     /* host side: the guest's pid as the kernel named it (SO_PEERCRED, spawn); 0 unknown */
 
     /* shm transport */
     shmx_segment_t *seg;  /* not owned: the host's or guest's segment */
@@ -75,6 +77,9 @@ int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index
  * send buffers of 24 + @max_payload bytes.
  */
 int shmx_channel_open_uds(int sock, int is_host, uint32_t max_payload, shmx_channel_t **out);
+
+/* 1 if the bootstrap socket shows that the other side hung up (never without a socket). */
+int shmx_sock_hung_up(int sock);
 
 /* Close and free @ch without telling any host (used by host.c and guest.c). */
 void shmx_channel_destroy(shmx_channel_t *ch);

@@ -31,7 +31,7 @@ static int shm_claim_record(shmx_channel_t *ch, uint32_t body_len, uint16_t kind
         rc = shmx_ring_claim(&ch->tx, body_len, kind, body);
         if (rc != -SHMX_EWOULDBLOCK) return rc;
         /* A receiver that hung up never frees space. */
-        if (whole && shmx_sock_hung_up(ch->sock)) return -SHMX_ECLOSED;
+        if (whole && shmx_sock_hung_up(ch->sock)) return shmx_shm_end_code(ch);
         idle = later_slices(&ch->idle);
     }
 }
@@ -46,7 +46,7 @@ static int shm_alloc_slot(shmx_channel_t *ch, uint32_t len, int64_t deadline, sh
         if (rc != -SHMX_EWOULDBLOCK) return rc;
         if (shmx_ring_is_closed(ch->tx.ctl)) return -SHMX_ECLOSED;
         if (shmx_now_ns() >= deadline) return -SHMX_EWOULDBLOCK;
-        if (shmx_sock_hung_up(ch->sock)) return -SHMX_ECLOSED;
+        if (shmx_sock_hung_up(ch->sock)) return shmx_shm_end_code(ch);
         idle = later_slices(&ch->idle);
     }
 }
@@ -85,7 +85,7 @@ static int shm_window_wait(shm_channel_t *x, uint32_t len, int64_t deadline) {
         rc = shmx_ring_wait_released(&ch->tx, x->flight[x->flight_first].end, end, &idle);
         if (rc == -ETIMEDOUT) {
             /* A receiver that hung up never releases. */
-            if (whole && shmx_sock_hung_up(ch->sock)) return -SHMX_ECLOSED;
+            if (whole && shmx_sock_hung_up(ch->sock)) return shmx_shm_end_code(ch);
             rc = 0;
         }
         if (rc == 0) rc = shm_retire_in_flight(x);
@@ -135,7 +135,10 @@ int shmx_channel_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, voi
     if (ch->transport == SHMX_TRANSPORT_UDS) return shmx_uds_claim(ch, len, shmx_deadline(timeout_ns), data);
     if (ch->claim_open) return -SHMX_ESTATE;
     if (len > ch->max_payload) return -SHMX_ETOOBIG;
-    return shm_claim(ch, len, timeout_ns, data);
+    if (!ch->is_host && (++shm_of(ch)->claims & (CLAIMS_PER_CHECK - 1u)) == 0 && shmx_sock_hung_up(ch->sock))
+        return shmx_shm_end_code(ch);
+    int rc = shm_claim(ch, len, timeout_ns, data);
+    return rc == -SHMX_ECLOSED ? shmx_shm_end_code(ch) : rc;
 }
 
 /* Drop the open claim: the record never becomes visible, the slot goes back. */
@@ -166,7 +169,7 @@ int64_t shmx_channel_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, ui
     if (rc >= 0 && shmx_ring_is_closed(ch->tx.ctl)) rc = -SHMX_ECLOSED;
     if (rc < 0) {
         shm_drop_claim(ch);
-        return rc;
+        return rc == -SHMX_ECLOSED ? shmx_shm_end_code(ch) : rc;
     }
     if (ch->claim_in_slot) {
         rc = shmx_pool_send(ch->pool, &ch->claim_slot, ch->self_owner, ch->peer_owner);

@@ -15,8 +15,12 @@
 #define SLOT_BODY (HDR + (uint32_t)sizeof(shmx_slot_ref_t)) /* body of a SLOT record */
 #define NO_SLOT UINT32_MAX
 
-/* Longest sleep between two looks at the bootstrap socket while waiting on a ring. */
-#define RING_SLICE_NS 100000000LL
+/* Longest sleep between two looks at the bootstrap socket while waiting on a ring:
+ * a guest whose host dies notices within it (the target is 100 ms). */
+#define RING_SLICE_NS 20000000LL
+/* A guest looks at its bootstrap socket every this many claims (power of two): sends into
+ * the rings of a host that died fail soon even when no wait ever happens. */
+#define CLAIMS_PER_CHECK 64u
 /* A pool wait is not woken by close: look at the closed flag (and the socket) this often. */
 #define POOL_SLICE_NS 10000000LL
 /* Marks a deadline not computed yet (a wait that never happens never reads the clock). */
@@ -49,6 +53,7 @@ typedef struct shm_channel {
     uint32_t held_first;  /* index of the oldest held entry */
     uint32_t held_count;
     uint32_t empty_polls; /* short receives that found nothing (see EMPTY_POLLS_PER_CHECK) */
+    uint32_t claims;      /* guest: claims so far (see CLAIMS_PER_CHECK) */
     uint32_t window;      /* flow control: slot bytes this side may have in flight */
     uint32_t flight_first;
     uint32_t flight_count;
@@ -59,8 +64,13 @@ typedef struct shm_channel {
 
 static inline shm_channel_t *shm_of(shmx_channel_t *ch) { return (shm_channel_t *)ch; }
 
-/* 1 if the bootstrap socket shows that the other side hung up (never without a socket). */
-int shmx_sock_hung_up(int sock);
+/*
+ * What a call reports once the channel is closed or the peer is gone: on the
+ * host always -SHMX_ECLOSED; on a guest -SHMX_ECLOSED if either side closed
+ * the channel, -SHMX_EEXPELLED if the host expelled this incarnation, and
+ * -SHMX_EHOSTGONE if the host hung up (died or was destroyed) without closing.
+ */
+int shmx_shm_end_code(shmx_channel_t *ch);
 
 /* The idle strategy of a wait slice after the first: a call spins only once. */
 static inline shmx_idle_t later_slices(const shmx_idle_t *idle) {

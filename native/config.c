@@ -50,7 +50,7 @@ void shmx_config_default(shmx_config_t *cfg) {
     cfg->max_message = 64u * MIB;
     cfg->window_bytes = 4u * MIB;
     cfg->extent_bytes = 8u * MIB;
-    cfg->reserved = 0;
+    cfg->liveness_ms = 2000;
     cfg->pool_max_bytes = 256ull * MIB;
 }
 
@@ -96,7 +96,7 @@ static const char *check_fields(const shmx_config_t *cfg) {
         return "window_bytes must be at least the largest class_size";
     if (cfg->extent_bytes < PAGE || cfg->extent_bytes % PAGE != 0)
         return "extent_bytes must be a multiple of 4096 and at least 4096";
-    if (cfg->reserved != 0) return "reserved must be 0";
+    if (cfg->liveness_ms != 0 && cfg->liveness_ms < 10) return "liveness_ms must be 0 (never expel) or at least 10";
     return NULL;
 }
 

@@ -89,6 +89,9 @@ static const char *errors_shmx_text(long long code)
         return "the host closed the bootstrap connection or died";
     case SHMX_ENOHOST:
         return "no host listens under that name (within the timeout): start the host first or check the name";
+    case SHMX_EEXPELLED:
+        return "the host expelled this guest: it left messages unconsumed for longer than the host's liveness "
+               "timeout (liveness_ms); nothing it sends is delivered any more, reconnect for a fresh channel";
     default:
         return NULL;
     }

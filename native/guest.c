@@ -13,16 +13,20 @@
  * waited on for more than EXTENT_WAIT_NS.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "bootstrap.h"
 #include "channel_internal.h"
 #include "extent.h"
+#include "log.h"
+#include "ticket.h"
 #include "shmx/errors.h"
 #include "shmx/frame.h"
 #include "shmx/peer.h"
@@ -167,33 +171,29 @@ static int open_shm(shmx_guest_t *g, int sock, int seg_fd, const shmx_welcome_t 
     return 0;
 }
 
-int shmx_guest_connect(const char *name, uint32_t transport, int64_t timeout_ns, shmx_guest_t **out) {
-    if (!out) return -SHMX_EINVAL;
-    *out = NULL;
-    if (transport != SHMX_TRANSPORT_SHM && transport != SHMX_TRANSPORT_UDS) return -SHMX_EINVAL;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int rc = shmx_socket_path(name, path, sizeof path);
-    if (rc < 0) return rc;
+/* What a spawned guest's ticket names (shmx_guest_attach_ticket). */
+typedef struct ticket {
+    uint32_t peer;
+    uint32_t epoch;
+} ticket_t;
 
-    int64_t deadline = shmx_deadline(timeout_ns);
-    int sock = shmx_bootstrap_connect(path, deadline);
-    if (sock < 0) return sock;
-    int64_t floor = shmx_now_ns() + HANDSHAKE_MIN_NS;
-    if (deadline < floor) deadline = floor;
-
-    shmx_hello_t hello = {.transport = (uint16_t)transport};
-    int sent = shmx_bootstrap_send_hello(sock, &hello);
-    /* A host that refused us may have hung up before our hello arrived; its
-     * welcome (with the reason) is still there to read. */
-    if (sent < 0 && sent != -EPIPE && sent != -ECONNRESET) {
-        close(sock);
-        return sent;
-    }
+/*
+ * Read the host's welcome on @sock (connected, hello sent with result @sent)
+ * and open the channel it gives. @wanted: the transport asked for (AUTO takes
+ * either). @t: a spawn ticket the welcome must match, or NULL. Owns @sock.
+ */
+static int guest_finish(int sock, uint32_t wanted, int sent, int64_t deadline, const ticket_t *t,
+                        shmx_guest_t **out) {
     shmx_welcome_t w;
     int seg_fd = -1;
-    rc = shmx_bootstrap_recv_welcome(sock, deadline, &w, &seg_fd);
+    int rc = shmx_bootstrap_recv_welcome(sock, deadline, &w, &seg_fd);
+    uint32_t transport = rc == 0 ? w.transport : 0;
     if (rc == 0 && w.status != 0) rc = w.status;
-    else if (rc == 0 && w.transport != transport) rc = -SHMX_EPROTO;
+    else if (rc == 0 && transport != wanted && (wanted != SHMX_TRANSPORT_AUTO ||
+                                                (transport != SHMX_TRANSPORT_SHM && transport != SHMX_TRANSPORT_UDS)))
+        rc = -SHMX_EPROTO;
+    else if (rc == 0 && t != NULL && (transport != SHMX_TRANSPORT_SHM || w.channel_index != t->peer || w.epoch != t->epoch))
+        rc = -SHMX_EPROTO; /* not the entry the host reserved for us */
     else if (rc == -SHMX_EHOSTGONE && sent < 0) rc = sent;
     if (rc < 0) {
         if (seg_fd >= 0) close(seg_fd);
@@ -225,8 +225,54 @@ int shmx_guest_connect(const char *name, uint32_t transport, int64_t timeout_ns,
         shmx_guest_close(g);
         return rc;
     }
+    if (wanted == SHMX_TRANSPORT_AUTO && transport == SHMX_TRANSPORT_UDS)
+        shmx_log(SHMX_LOG_WARN, "guest: the host gave the Unix socket transport, not shared memory (hybrid fallback)");
     *out = g;
     return 0;
+}
+
+int shmx_guest_connect(const char *name, uint32_t transport, int64_t timeout_ns, shmx_guest_t **out) {
+    if (!out) return -SHMX_EINVAL;
+    *out = NULL;
+    if (transport != SHMX_TRANSPORT_SHM && transport != SHMX_TRANSPORT_UDS && transport != SHMX_TRANSPORT_AUTO)
+        return -SHMX_EINVAL;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int rc = shmx_socket_path(name, path, sizeof path);
+    if (rc < 0) return rc;
+
+    int64_t deadline = shmx_deadline(timeout_ns);
+    int sock = shmx_bootstrap_connect(path, deadline);
+    if (sock < 0) return sock;
+    int64_t floor = shmx_now_ns() + HANDSHAKE_MIN_NS;
+    if (deadline < floor) deadline = floor;
+
+    shmx_hello_t hello = {.transport = (uint16_t)transport};
+    int sent = shmx_bootstrap_send_hello(sock, &hello);
+    /* A host that refused us may have hung up before our hello arrived; its
+     * welcome (with the reason) is still there to read. */
+    if (sent < 0 && sent != -EPIPE && sent != -ECONNRESET) {
+        close(sock);
+        return sent;
+    }
+    return guest_finish(sock, transport, sent, deadline, NULL, out);
+}
+
+int shmx_guest_attach_ticket(const char *text, int64_t timeout_ns, shmx_guest_t **out) {
+    if (!out) return -SHMX_EINVAL;
+    *out = NULL;
+    if (text == NULL) text = getenv(SHMX_TICKET_ENV);
+    ticket_t t;
+    int sock;
+    if (text == NULL || shmx_ticket_parse(text, &t.peer, &t.epoch, &sock) != 0) return -SHMX_EINVAL;
+    struct stat st;
+    if (fstat(sock, &st) != 0 || !S_ISSOCK(st.st_mode)) return -SHMX_EINVAL;
+    /* Ours alone from here: a program this guest runs must not inherit the host's socket. */
+    int fl = fcntl(sock, F_GETFD);
+    if (fl < 0 || fcntl(sock, F_SETFD, fl | FD_CLOEXEC) != 0) return -errno;
+    int64_t deadline = shmx_deadline(timeout_ns);
+    int64_t floor = shmx_now_ns() + HANDSHAKE_MIN_NS;
+    if (deadline < floor) deadline = floor;
+    return guest_finish(sock, SHMX_TRANSPORT_SHM, 0, deadline, &t, out);
 }
 
 shmx_channel_t *shmx_guest_channel(shmx_guest_t *g) { return g ? g->ch : NULL; }
@@ -241,7 +287,9 @@ void shmx_guest_close(shmx_guest_t *g) {
     if (!g) return;
     /* The channel first, while the segment and extents are mapped: it closes the rings
      * (the host sees -SHMX_ECLOSED at once), gives back the slots it holds, and hangs up
-     * (closing the socket: no hook may run after this). */
+     * (closing the socket: no hook may run after this). The bye before it tells the
+     * host's service thread that this hang-up is a close, not a death. */
+    if (g->ch && g->ch->ctl) atomic_store_explicit(&g->ch->ctl->bye, 1, memory_order_release);
     if (g->ch) shmx_channel_free(g->ch);
     g->sock = -1;
     for (uint32_t i = 0; i < g->extent_count; i++) shmx_extent_close(&g->extents[i]);

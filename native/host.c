@@ -25,6 +25,7 @@
 #include "bootstrap.h"
 #include "channel_internal.h"
 #include "host_internal.h"
+#include "log.h"
 #include "shmx/errors.h"
 #include "shmx/frame.h"
 #include "shmx/peer.h"
@@ -34,6 +35,9 @@
 
 /* ------------------------------------------------------------------------ */
 /* create */
+
+/* A segment that failed for want of memory or descriptors (not a bad configuration): fall back to uds. */
+static int segment_unavailable(int rc) { return rc != -SHMX_ECONFIG && rc != -SHMX_EINVAL; }
 
 static int remember_socket(shmx_host_t *h) {
     struct stat st;
@@ -64,7 +68,8 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     h->epochs = calloc(c.max_channels, sizeof *h->epochs);
     h->uds = calloc(c.max_channels, sizeof *h->uds);
     h->watch = calloc(c.max_channels, sizeof *h->watch);
-    if (!h->shm || !h->draining || !h->epochs || !h->uds || !h->watch) {
+    h->events = calloc(2u * c.max_channels, sizeof *h->events);
+    if (!h->shm || !h->draining || !h->epochs || !h->uds || !h->watch || !h->events) {
         rc = -ENOMEM;
         goto fail_alloc;
     }
@@ -74,10 +79,22 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     rc = shmx_socket_path(name, h->path, sizeof h->path);
     if (rc < 0) goto fail_alloc;
 
-    rc = shmx_segment_create(&c, name, &h->seg);
-    if (rc < 0) goto fail_alloc;
-    shmx_pool_init(&h->pool, h->seg.base, &h->seg.layout, &h->seg.config, 0); /* create formatted it */
-    h->pool_slot_bytes = shmx_pool_slot_bytes(&c);
+    for (uint32_t i = 0; i < c.max_channels; i++) h->watch[i].pidfd = -1;
+    h->transports = c.transports;
+    rc = (c.transports & SHMX_TRANSPORT_SHM) ? shmx_segment_create(&c, name, &h->seg) : 0;
+    if (rc < 0 && (c.transports & SHMX_TRANSPORT_UDS) && segment_unavailable(rc)) {
+        /* Hybrid fallback: without shared memory, guests are served over the socket alone. */
+        shmx_log(SHMX_LOG_WARN, "host '%s': no shared-memory segment (%s); serving guests over the Unix socket only",
+                 name, shmx_strerror(rc));
+        h->transports = SHMX_TRANSPORT_UDS;
+        rc = 0;
+    } else if (rc < 0) {
+        goto fail_alloc;
+    } else if (c.transports & SHMX_TRANSPORT_SHM) {
+        h->has_seg = 1;
+        shmx_pool_init(&h->pool, h->seg.base, &h->seg.layout, &h->seg.config, 0); /* create formatted it */
+        h->pool_slot_bytes = shmx_pool_slot_bytes(&c);
+    }
     rc = pthread_mutex_init(&h->mu, NULL);
     if (rc != 0) {
         rc = -rc;
@@ -103,8 +120,9 @@ fail_service:
 fail_mutex:
     pthread_mutex_destroy(&h->mu);
 fail_seg:
-    shmx_segment_close(&h->seg);
+    if (h->has_seg) shmx_segment_close(&h->seg);
 fail_alloc:
+    free(h->events);
     free(h->shm);
     free(h->draining);
     free(h->epochs);
@@ -148,17 +166,24 @@ static int uid_allowed(const shmx_host_t *h, uid_t uid) {
 static int reap_locked(shmx_host_t *h, uint32_t idx);
 static void forget_locked(shmx_host_t *h, shmx_channel_t *ch);
 
-static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
-    pthread_mutex_lock(&h->mu);
+/* A free entry (reaping those whose old guest has hung up meanwhile), or max_channels. */
+static uint32_t free_entry_locked(shmx_host_t *h) {
     uint32_t idx = 0;
     while (idx < h->config.max_channels && (h->shm[idx] != NULL || (h->draining[idx] && !reap_locked(h, idx))))
         idx++;
+    return idx;
+}
+
+static int admit_shm(shmx_host_t *h, int sock, pid_t pid, shmx_channel_t **out) {
+    pthread_mutex_lock(&h->mu);
+    uint32_t idx = free_entry_locked(h);
     if (idx == h->config.max_channels) {
         pthread_mutex_unlock(&h->mu);
         return refuse(sock, SHMX_TRANSPORT_SHM, -SHMX_EFULL);
     }
     shmx_channel_ctl_t *ctl = shmx_segment_channel(&h->seg, idx);
     shmx_segment_reset_rings(&h->seg, idx);
+    atomic_store_explicit(&ctl->bye, 0, memory_order_relaxed); /* published with the state below */
     uint32_t epoch = h->epochs[idx] + 1u;
     if (epoch == 0) epoch = 1; /* 0 never names a live guest */
     h->epochs[idx] = epoch;
@@ -177,6 +202,7 @@ static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
         return refuse(sock, SHMX_TRANSPORT_SHM, rc); /* a failed open leaves the socket with us */
     }
     ch->host = h;
+    ch->peer_pid = pid;
     h->shm[idx] = ch;
 
     /* Still under the lock: no extent can be announced between the welcome and the
@@ -197,7 +223,7 @@ static int admit_shm(shmx_host_t *h, int sock, shmx_channel_t **out) {
     return 0;
 }
 
-static int admit_uds(shmx_host_t *h, int sock, shmx_channel_t **out) {
+static int admit_uds(shmx_host_t *h, int sock, pid_t pid, shmx_channel_t **out) {
     pthread_mutex_lock(&h->mu);
     /* uds channels are capped like entries: each costs two payload-sized buffers. */
     if (h->uds_count == h->config.max_channels) {
@@ -211,8 +237,11 @@ static int admit_uds(shmx_host_t *h, int sock, shmx_channel_t **out) {
         return refuse(sock, SHMX_TRANSPORT_UDS, rc);
     }
     ch->host = h;
+    ch->peer_pid = pid;
     ch->max_message = h->config.max_message;
     h->uds[h->uds_count++] = ch;
+    /* Best effort: without it the application still meets the hang-up in its own calls. */
+    (void)shmx_host_service_watch_uds_locked(h, ch);
     pthread_mutex_unlock(&h->mu);
 
     shmx_welcome_t w = {.transport = SHMX_TRANSPORT_UDS,
@@ -228,10 +257,42 @@ static int admit_uds(shmx_host_t *h, int sock, shmx_channel_t **out) {
     return 0;
 }
 
+/*
+ * The transport to give a guest that asked for @t: itself if offered; for
+ * AUTO shared memory while the host has it and a free entry, else the socket.
+ * 0 if none fits.
+ */
+static uint32_t choose_transport(shmx_host_t *h, uint32_t t) {
+    if (t == SHMX_TRANSPORT_SHM || t == SHMX_TRANSPORT_UDS) return (h->transports & t) ? t : 0;
+    if (t != SHMX_TRANSPORT_AUTO) return 0;
+    if (h->transports & SHMX_TRANSPORT_SHM) {
+        pthread_mutex_lock(&h->mu);
+        int full = free_entry_locked(h) == h->config.max_channels;
+        pthread_mutex_unlock(&h->mu);
+        if (!full || (h->transports & SHMX_TRANSPORT_UDS) == 0) return SHMX_TRANSPORT_SHM; /* full: refused there */
+        shmx_log(SHMX_LOG_WARN, "host: every shared-memory channel is taken; a guest gets the Unix socket (hybrid fallback)");
+    }
+    return (h->transports & SHMX_TRANSPORT_UDS) ? SHMX_TRANSPORT_UDS : 0;
+}
+
+/* Give a checked connection of process @pid that asked for @t its channel. Owns @sock. */
+static int admit_checked(shmx_host_t *h, int sock, uint32_t t, pid_t pid, shmx_channel_t **out) {
+    uint32_t give = choose_transport(h, t);
+    if (give == 0) return refuse(sock, (uint16_t)t, -SHMX_ETRANSPORT);
+    return give == SHMX_TRANSPORT_SHM ? admit_shm(h, sock, pid, out) : admit_uds(h, sock, pid, out);
+}
+
+int shmx_host_admit_socket(shmx_host_t *h, int sock, uint32_t transport, shmx_channel_t **out) {
+    if (!h || sock < 0 || !out) return -SHMX_EINVAL;
+    *out = NULL;
+    return admit_checked(h, sock, transport, 0, out);
+}
+
 /* Check one accepted connection and give it a channel. Owns @sock. */
 static int admit(shmx_host_t *h, int sock, shmx_channel_t **out) {
     uid_t uid;
-    int rc = shmx_bootstrap_peer_uid(sock, &uid);
+    pid_t pid;
+    int rc = shmx_bootstrap_peer_cred(sock, &uid, &pid);
     if (rc < 0) {
         close(sock);
         return rc;
@@ -242,11 +303,7 @@ static int admit(shmx_host_t *h, int sock, shmx_channel_t **out) {
     shmx_hello_t hello;
     rc = shmx_bootstrap_recv_hello(sock, shmx_deadline(HELLO_TIMEOUT_NS), &hello);
     if (rc < 0) return refuse(sock, 0, -SHMX_EPROTO);
-
-    uint32_t t = hello.transport;
-    if ((t != SHMX_TRANSPORT_SHM && t != SHMX_TRANSPORT_UDS) || (h->config.transports & t) == 0)
-        return refuse(sock, (uint16_t)t, -SHMX_ETRANSPORT);
-    return t == SHMX_TRANSPORT_SHM ? admit_shm(h, sock, out) : admit_uds(h, sock, out);
+    return admit_checked(h, sock, hello.transport, pid, out);
 }
 
 int shmx_host_accept(shmx_host_t *h, int64_t timeout_ns, shmx_channel_t **out) {
@@ -328,6 +385,7 @@ static void forget_locked(shmx_host_t *h, shmx_channel_t *ch) {
             return;
         }
     } else {
+        shmx_host_service_forget_uds_locked(h, ch);
         for (uint32_t i = 0; i < h->uds_count; i++) {
             if (h->uds[i] != ch) continue;
             h->uds[i] = h->uds[--h->uds_count];
@@ -377,7 +435,10 @@ void shmx_host_destroy(shmx_host_t *h) {
     pthread_mutex_unlock(&h->mu);
     pthread_mutex_destroy(&h->mu);
     shmx_host_extents_close(h);
-    shmx_segment_close(&h->seg);
+    if (h->has_seg) shmx_segment_close(&h->seg);
+    for (uint32_t i = 0; i < h->config.max_channels; i++)
+        if (h->watch[i].pidfd >= 0) close(h->watch[i].pidfd);
+    free(h->events);
     free(h->shm);
     free(h->draining);
     free(h->epochs);
@@ -398,7 +459,21 @@ uint64_t shmx_host_mapped_bytes(const shmx_host_t *h) {
     return h ? h->seg.size + atomic_load_explicit(&h->extent_bytes, memory_order_relaxed) : 0;
 }
 
-const shmx_config_t *shmx_host_config(const shmx_host_t *h) { return h ? &h->seg.config : NULL; }
+const shmx_config_t *shmx_host_config(const shmx_host_t *h) {
+    if (!h) return NULL;
+    return h->has_seg ? &h->seg.config : &h->config;
+}
+
+uint32_t shmx_host_transports(const shmx_host_t *h) { return h ? h->transports : 0; }
+
+int shmx_host_set_peer_listener(shmx_host_t *h, shmx_peer_listener_fn fn, void *arg) {
+    if (!h) return -SHMX_EINVAL;
+    pthread_mutex_lock(&h->mu);
+    h->listener = fn;
+    h->listener_arg = fn ? arg : NULL;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
 
 shmx_pool_t *shmx_host_pool(shmx_host_t *h) { return &h->pool; }
 

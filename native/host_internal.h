@@ -22,11 +22,18 @@
 
 struct shmx_channel;
 
-/* What the service thread keeps per channel entry: a grow request arriving in pieces. */
+/*
+ * What the service thread keeps per channel entry: a grow request arriving
+ * in pieces, and the guest's liveness. Reset when the entry is given out.
+ */
 typedef struct shmx_host_watch {
     int watched;                      /* the entry's socket is in the epoll set */
     uint32_t partial_len;             /* bytes of an incomplete request so far */
     uint8_t partial[SHMX_GROW_BYTES];
+    int pidfd;                        /* a spawned guest's process (owned, in the epoll set); -1 otherwise */
+    int ended;                        /* the guest ended and was reported; nothing more is done for it */
+    uint64_t last_head;               /* the host-to-guest ring's head at the last look */
+    int64_t stuck_since;              /* when records were first seen waiting behind that head; 0: none */
 } shmx_host_watch_t;
 
 struct shmx_host {
@@ -35,6 +42,8 @@ struct shmx_host {
     dev_t sock_dev; /* the socket file we bound: destroy unlinks only that one */
     ino_t sock_ino;
     shmx_config_t config; /* validated copy */
+    uint32_t transports;  /* what it can give: the configuration's, less shm without a segment (fallback) */
+    int has_seg;          /* the segment exists (else only uds guests are served) */
     shmx_segment_t seg;
     shmx_pool_t pool;
     /*
@@ -56,6 +65,11 @@ struct shmx_host {
 
     /* The service thread (host_service.c). */
     shmx_host_watch_t *watch; /* [max_channels] */
+    shmx_peer_listener_fn listener; /* under mu */
+    void *listener_arg;
+    shmx_peer_event_t *events; /* [2 x max_channels]: found under mu in one round, reported after it */
+    uint32_t event_count;      /* service thread only */
+    int64_t next_tick;         /* service thread only: the next liveness check */
     int epoll_fd;
     int stop_fd;   /* eventfd: written once to stop the thread */
     int has_thread;
@@ -81,8 +95,31 @@ void shmx_host_service_stop(struct shmx_host *h);
  */
 int shmx_host_service_admit_locked(struct shmx_host *h, uint32_t idx, int sock);
 
-/* shmx_host_service_forget_locked - with mu held: stop watching entry @idx's socket (before it closes). */
+/* shmx_host_service_forget_locked - with mu held: stop watching entry @idx's socket (before it closes) and its child. */
 void shmx_host_service_forget_locked(struct shmx_host *h, uint32_t idx, int sock);
+
+/* shmx_host_service_watch_uds_locked - with mu held: report uds channel @ch's hang-up to the listener. Returns 0 or -errno. */
+int shmx_host_service_watch_uds_locked(struct shmx_host *h, struct shmx_channel *ch);
+
+/* shmx_host_service_forget_uds_locked - with mu held: stop watching uds channel @ch (before its socket closes). */
+void shmx_host_service_forget_uds_locked(struct shmx_host *h, struct shmx_channel *ch);
+
+/*
+ * shmx_host_admit_socket - give a channel over the connected socket @sock
+ * (owned from here) as if a guest had connected and asked for @transport:
+ * the welcome and everything after it are written to @sock. For spawned
+ * guests (spawn.c), whose end of a socketpair is inherited.
+ * Returns 0 and sets *@out, or the codes of shmx_host_accept.
+ */
+int shmx_host_admit_socket(struct shmx_host *h, int sock, uint32_t transport, shmx_channel_t **out);
+
+/*
+ * shmx_host_watch_child - the shm guest on host channel @ch is the process
+ * @pid with pidfd @pidfd (owned from here, also on failure): its exit ends
+ * the guest even if its socket lives on in another process, and its wait
+ * status goes into the peer event. Returns 0, -SHMX_EINVAL or -errno.
+ */
+int shmx_host_watch_child(struct shmx_host *h, shmx_channel_t *ch, pid_t pid, int pidfd);
 
 /*
  * shmx_host_grow_locked - with mu held: add an extent of class @cls if the

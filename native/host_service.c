@@ -20,13 +20,26 @@
  * and allocations wait for frees. Extents live until the host is destroyed.
  *
  * The service thread ("shmx-host") waits in epoll on the shm guests'
- * bootstrap sockets only: uds sockets carry frames (channel_uds.c) and the
+ * bootstrap sockets, spawned guests' pidfds and, for hang-ups only, the uds
+ * guests' sockets (they carry frames, which channel_uds.c reads); the
  * listening socket is shmx_host_accept's. Each wake-up reads a bounded number
  * of requests per guest; a malformed request is ignored (with what is queued
- * behind it), descriptors a guest sends are closed, nothing is printed, and a
- * guest that hangs up is no longer watched.
+ * behind it), descriptors a guest sends are closed, and nothing is printed.
+ *
+ * Liveness: a guest ends when its socket hangs up (a close if it said bye
+ * first, else a death), when its spawned process exits (pidfd), or when it
+ * leaves records in the host-to-guest ring with the ring's head unmoved for
+ * liveness_ms (checked every liveness_ms / 4, at least every 250 ms). Then,
+ * at once and under the host's lock: both rings are closed (the host's
+ * waiters wake; what the guest committed can still be received), every pool
+ * slot the guest owned is taken back, and an event goes to the listener after
+ * the lock is released. The entry itself returns to the free list only when
+ * the application frees the host's channel and the guest has hung up (host.c),
+ * so a guest that was expelled but still runs never writes into the rings of
+ * the next one; the next one gets a fresh epoch.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -35,13 +48,24 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel_internal.h"
 #include "host_internal.h"
+#include "log.h"
 #include "shmx/errors.h"
 
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* waitid on a pidfd (Linux 5.4); older libc headers lack the name */
+#endif
+
 #define STOP_TOKEN UINT64_MAX
+/* Tokens of pidfds and uds sockets carry a tag bit; shm sockets' tokens are (epoch, index). */
+#define CHILD_TAG (1ull << 62)
+#define UDS_TAG (1ull << 61)
+/* How long a spawned guest's exit status may lag behind its socket's hang-up (both come from its exit). */
+#define EXIT_LAG_MS 50
 #define MAX_EVENTS 16
 /* Requests read from one guest per wake-up: a flooding guest waits its turn, others do not. */
 #define REQUESTS_PER_WAKE 8u
@@ -50,6 +74,15 @@
 
 /* epoll data of an entry: its index and the epoch it was admitted with (a reused entry differs). */
 static uint64_t token_of(uint32_t idx, uint32_t epoch) { return (uint64_t)epoch << 32 | idx; }
+
+/* The entry a token names, if it still serves the same guest; max_channels if not. */
+static uint32_t entry_of(const shmx_host_t *h, uint64_t token) {
+    uint32_t idx = (uint32_t)token;
+    if (idx >= h->config.max_channels || h->shm[idx] == NULL || h->watch[idx].ended ||
+        token_of(idx, h->epochs[idx]) != (token & ~CHILD_TAG))
+        return h->config.max_channels;
+    return idx;
+}
 
 /* ---- growth ---------------------------------------------------------------------------- */
 
@@ -133,14 +166,164 @@ int shmx_host_service_admit_locked(shmx_host_t *h, uint32_t idx, int sock) {
     }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = token_of(idx, h->epochs[idx])};
     if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, sock, &ev) != 0) return -errno;
-    h->watch[idx] = (shmx_host_watch_t){.watched = 1};
+    h->watch[idx] = (shmx_host_watch_t){.watched = 1, .pidfd = -1};
     return 0;
 }
 
 void shmx_host_service_forget_locked(shmx_host_t *h, uint32_t idx, int sock) {
-    if (!h->watch[idx].watched) return;
-    (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, sock, NULL); /* fails only if already gone: nothing to do */
-    h->watch[idx].watched = 0;
+    shmx_host_watch_t *w = &h->watch[idx];
+    if (w->watched) (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, sock, NULL); /* fails only if already gone */
+    w->watched = 0;
+    if (w->pidfd >= 0) {
+        (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, w->pidfd, NULL);
+        close(w->pidfd);
+        w->pidfd = -1;
+    }
+}
+
+int shmx_host_service_watch_uds_locked(shmx_host_t *h, shmx_channel_t *ch) {
+    /* Hang-ups only: the frames are the channel's to read (EPOLLHUP and EPOLLERR always come). */
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = UDS_TAG | (uint64_t)(uintptr_t)ch};
+    return epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, ch->sock, &ev) == 0 ? 0 : -errno;
+}
+
+void shmx_host_service_forget_uds_locked(shmx_host_t *h, shmx_channel_t *ch) {
+    if (ch->sock >= 0) (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, ch->sock, NULL); /* may be gone already */
+}
+
+int shmx_host_watch_child(shmx_host_t *h, shmx_channel_t *ch, pid_t pid, int pidfd) {
+    if (!h || !ch || pidfd < 0 || ch->transport != SHMX_TRANSPORT_SHM) {
+        if (pidfd >= 0) close(pidfd);
+        return -SHMX_EINVAL;
+    }
+    pthread_mutex_lock(&h->mu);
+    uint32_t idx = ch->index;
+    int rc = 0;
+    if (idx >= h->config.max_channels || h->shm[idx] != ch || h->watch[idx].pidfd >= 0) {
+        rc = -SHMX_EINVAL;
+    } else {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = CHILD_TAG | token_of(idx, h->epochs[idx])};
+        if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, pidfd, &ev) != 0) rc = -errno;
+    }
+    if (rc == 0) {
+        ch->peer_pid = pid;
+        h->watch[idx].pidfd = pidfd;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (rc < 0) close(pidfd);
+    return rc;
+}
+
+/* ---- guests that end ------------------------------------------------------------------ */
+
+/*
+ * A spawned child's wait status once it has ended (within @wait_ms), left for
+ * the application's own wait to collect (WNOWAIT). 1 if it ended.
+ */
+static int child_status(int pidfd, int wait_ms, int *status) {
+    struct pollfd p = {.fd = pidfd, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, wait_ms) <= 0) return 0;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) return 0;
+    if (si.si_code == CLD_EXITED) *status = (si.si_status & 0xff) << 8;
+    else *status = (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0); /* as waitpid reports a signal */
+    return 1;
+}
+
+/* Queue an event for the listener (reported once the lock is released). */
+static void report_locked(shmx_host_t *h, const shmx_peer_event_t *ev) {
+    if (h->event_count < 2u * h->config.max_channels) h->events[h->event_count++] = *ev;
+}
+
+/* Entry @idx's guest ended for @reason: take back all it had, wake the host's side, report. */
+static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status) {
+    shmx_channel_t *ch = h->shm[idx];
+    shmx_host_watch_t *w = &h->watch[idx];
+    w->ended = 1;
+    shmx_host_service_forget_locked(h, idx, ch->sock);
+    if (reason == SHMX_PEER_EXPELLED) {
+        /* Relaxed: a one-way flag for the host's receiver, which then delivers nothing more. */
+        __atomic_store_n(&ch->peer_expelled, 1, __ATOMIC_RELAXED);
+        /* Release: a guest that resumes and finds its rings closed reads why (channel.c). */
+        atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_EXPELLED,
+                              memory_order_release);
+        /* Our half only: the entry stays withheld until the guest hangs up too (host.c reap). */
+        shutdown(ch->sock, SHUT_WR);
+        shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) expelled: its messages waited unconsumed for %u ms",
+                 idx, (int)ch->peer_pid, h->config.liveness_ms);
+    }
+    shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
+    shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
+    shmx_peer_event_t ev = {.peer = idx,
+                            .epoch = h->epochs[idx],
+                            .reason = reason,
+                            .pid = ch->peer_pid,
+                            .exit_status = status,
+                            .reclaimed = shmx_pool_reclaim_owner(&h->pool, idx),
+                            .noticed_ns = shmx_now_ns()};
+    report_locked(h, &ev);
+}
+
+/* Entry @idx's socket hung up: a close if the guest said bye, an exit if its process ended, else a death. */
+static void hung_up_locked(shmx_host_t *h, uint32_t idx) {
+    /* Relaxed: a hint the guest wrote before hanging up; a lie only changes the reason. */
+    uint32_t bye = atomic_load_explicit(&shmx_segment_channel(&h->seg, idx)->bye, memory_order_relaxed);
+    int status = 0;
+    uint32_t reason = SHMX_PEER_DIED;
+    if (bye) reason = SHMX_PEER_CLOSED;
+    else if (h->watch[idx].pidfd >= 0 && child_status(h->watch[idx].pidfd, EXIT_LAG_MS, &status))
+        reason = SHMX_PEER_EXITED;
+    end_locked(h, idx, reason, status);
+}
+
+static void child_exited_locked(shmx_host_t *h, uint32_t idx) {
+    int status = 0;
+    (void)child_status(h->watch[idx].pidfd, 0, &status);
+    end_locked(h, idx, SHMX_PEER_EXITED, status);
+}
+
+/* A uds guest's socket reported a hang-up (or a stale event for a channel since freed). */
+static void uds_hung_up_locked(shmx_host_t *h, uint64_t token) {
+    shmx_channel_t *ch = (shmx_channel_t *)(uintptr_t)(token & ~UDS_TAG);
+    uint32_t i = 0;
+    while (i < h->uds_count && h->uds[i] != ch) i++;
+    if (i == h->uds_count || !shmx_sock_hung_up(ch->sock)) return;
+    shmx_host_service_forget_uds_locked(h, ch);
+    shmx_peer_event_t ev = {.reason = SHMX_PEER_DIED, .pid = ch->peer_pid, .noticed_ns = shmx_now_ns()};
+    report_locked(h, &ev);
+}
+
+/* Expel every guest that left the host's records unconsumed for liveness_ms. */
+static void check_liveness_locked(shmx_host_t *h, int64_t now) {
+    int64_t limit = (int64_t)h->config.liveness_ms * 1000000;
+    for (uint32_t idx = 0; idx < h->config.max_channels; idx++) {
+        shmx_host_watch_t *w = &h->watch[idx];
+        if (h->shm[idx] == NULL || w->ended) continue;
+        const shmx_ring_ctl_t *r = shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST);
+        /* Relaxed: progress is all we look for; a guest faking it only keeps its own channel. */
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        if (tail == head) {
+            w->stuck_since = 0;
+        } else if (w->stuck_since == 0 || head != w->last_head) {
+            w->last_head = head;
+            w->stuck_since = now;
+        } else if (now - w->stuck_since >= limit) {
+            end_locked(h, idx, SHMX_PEER_EXPELLED, 0);
+        }
+    }
+}
+
+/* Hand the round's events to the listener, without the lock. */
+static void report_events(shmx_host_t *h) {
+    if (h->event_count == 0) return;
+    pthread_mutex_lock(&h->mu);
+    shmx_peer_listener_fn fn = h->listener;
+    void *arg = h->listener_arg;
+    pthread_mutex_unlock(&h->mu);
+    for (uint32_t i = 0; fn != NULL && i < h->event_count; i++) fn(arg, &h->events[i]);
+    h->event_count = 0;
 }
 
 /* A malformed request: dropped, with what is queued behind it (once), so that the guest's
@@ -152,20 +335,14 @@ static void drop_malformed(int sock, shmx_host_watch_t *w) {
 }
 
 /* Read and serve up to REQUESTS_PER_WAKE grow requests of the guest behind @token. */
-static void serve_locked(shmx_host_t *h, uint64_t token) {
-    uint32_t idx = (uint32_t)token;
-    /* Gone or replaced since epoll reported it: the event is stale. */
-    if (idx >= h->config.max_channels || h->shm[idx] == NULL || !h->watch[idx].watched ||
-        token_of(idx, h->epochs[idx]) != token)
-        return;
+static void serve_locked(shmx_host_t *h, uint32_t idx) {
     int sock = h->shm[idx]->sock;
     shmx_host_watch_t *w = &h->watch[idx];
     for (uint32_t served = 0; served < REQUESTS_PER_WAKE;) {
         ssize_t n = shmx_bootstrap_read_some(sock, w->partial + w->partial_len, SHMX_GROW_BYTES - w->partial_len);
         if (n == -EAGAIN) return;
         if (n <= 0) {
-            /* Hung up or broken: nothing more will come. Its channel learns it from the socket. */
-            shmx_host_service_forget_locked(h, idx, sock);
+            hung_up_locked(h, idx); /* hung up or broken: nothing more will come */
             return;
         }
         w->partial_len += (uint32_t)n;
@@ -184,19 +361,50 @@ static void serve_locked(shmx_host_t *h, uint64_t token) {
     }
 }
 
+/* One epoll event, under the lock. */
+static void dispatch_locked(shmx_host_t *h, const struct epoll_event *e) {
+    uint64_t token = e->data.u64;
+    if (token & UDS_TAG) {
+        uds_hung_up_locked(h, token);
+        return;
+    }
+    uint32_t idx = entry_of(h, token);
+    if (idx == h->config.max_channels) return; /* gone or replaced since epoll reported it */
+    if (token & CHILD_TAG) child_exited_locked(h, idx);
+    else if (e->events & EPOLLIN) serve_locked(h, idx); /* a hang-up behind the requests reads as end of stream */
+    else if (e->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hung_up_locked(h, idx);
+}
+
+/* Milliseconds until the next liveness check, or -1 without one. */
+static int tick_wait_ms(shmx_host_t *h, int64_t now) {
+    if (h->config.liveness_ms == 0) return -1;
+    if (now >= h->next_tick) {
+        uint32_t tick = h->config.liveness_ms / 4u;
+        tick = tick < 5u ? 5u : tick > 250u ? 250u : tick;
+        h->next_tick = now + (int64_t)tick * 1000000;
+        pthread_mutex_lock(&h->mu);
+        check_liveness_locked(h, now);
+        pthread_mutex_unlock(&h->mu);
+    }
+    return (int)((h->next_tick - now + 999999) / 1000000);
+}
+
 static void *service_main(void *arg) {
     shmx_host_t *h = arg;
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
-        int n = epoll_wait(h->epoll_fd, evs, MAX_EVENTS, -1);
+        int timeout = tick_wait_ms(h, shmx_now_ns());
+        report_events(h);
+        int n = epoll_wait(h->epoll_fd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return NULL; /* the set itself is broken: growth then only happens in the host's own allocations */
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == STOP_TOKEN) return NULL;
             pthread_mutex_lock(&h->mu);
-            serve_locked(h, evs[i].data.u64);
+            dispatch_locked(h, &evs[i]);
             pthread_mutex_unlock(&h->mu);
         }
+        report_events(h);
     }
 }
 
@@ -224,8 +432,10 @@ int shmx_host_service_start(shmx_host_t *h) {
     }
     h->has_thread = 1;
     (void)pthread_setname_np(h->thread, "shmx-host"); /* a name is a courtesy to debuggers */
-    h->pool.hook_arg = h;
-    h->pool.grow = grow_hook;
+    if (h->has_seg) {
+        h->pool.hook_arg = h;
+        h->pool.grow = grow_hook;
+    }
     return 0;
 }
 

@@ -146,13 +146,16 @@ _Static_assert(sizeof(shmx_slot_ref_t) == 16, "slot ref size");
 
 /* Channel control: one per channel entry. */
 typedef struct shmx_channel_ctl {
-    _Atomic uint32_t state; /* enum shmx_channel_state */
+    _Atomic uint32_t state; /* enum shmx_channel_state, written by the host */
     _Atomic uint32_t epoch; /* bumped each time the entry is given to a new guest */
-    uint32_t reserved[14];
+    _Atomic uint32_t bye;   /* set by the guest when it closes (so the host can tell a close from a death) */
+    uint32_t reserved[13];
 } shmx_channel_ctl_t;
 _Static_assert(sizeof(shmx_channel_ctl_t) == 64, "channel control size");
+_Static_assert(offsetof(shmx_channel_ctl_t, bye) == 8, "channel bye offset");
 
-enum shmx_channel_state { SHMX_CHANNEL_FREE = 0, SHMX_CHANNEL_ACTIVE = 1 };
+/* EXPELLED tells a guest that resumes after the host gave up on it why its calls fail. */
+enum shmx_channel_state { SHMX_CHANNEL_FREE = 0, SHMX_CHANNEL_ACTIVE = 1, SHMX_CHANNEL_EXPELLED = 2 };
 
 /*
  * One channel entry: control, then the two ring controls, then the ring data

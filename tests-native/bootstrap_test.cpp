@@ -592,12 +592,14 @@ TEST_F(BootstrapTest, ShouldReadWhatIsThereAndCloseDescriptorsThatCameWithIt) {
     close(sv[0]);
 }
 
-TEST_F(BootstrapTest, ShouldReportThePeerUid) {
+TEST_F(BootstrapTest, ShouldReportThePeerUidAndPid) {
     int sv[2];
     SocketPair(sv);
     uid_t uid = 12345;
-    ASSERT_EQ(shmx_bootstrap_peer_uid(sv[0], &uid), 0);
+    pid_t pid = 0;
+    ASSERT_EQ(shmx_bootstrap_peer_cred(sv[0], &uid, &pid), 0);
     EXPECT_EQ(uid, geteuid());
+    EXPECT_EQ(pid, getpid());
     close(sv[0]);
     close(sv[1]);
 }

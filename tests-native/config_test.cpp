@@ -112,7 +112,7 @@ TEST_F(ConfigTest, ShouldFillTheDocumentedDefaults) {
     EXPECT_EQ(64u * 1024 * 1024, cfg_.max_message);
     EXPECT_EQ(4u * 1024 * 1024, cfg_.window_bytes);
     EXPECT_EQ(8u * 1024 * 1024, cfg_.extent_bytes);
-    EXPECT_EQ(0u, cfg_.reserved);
+    EXPECT_EQ(2000u, cfg_.liveness_ms);
     EXPECT_EQ(256ull * 1024 * 1024, cfg_.pool_max_bytes);
 }
 
@@ -230,7 +230,7 @@ TEST_F(ConfigTest, ShouldRejectEachRuleWithItsOwnMessage) {
          "extent_bytes must be a multiple of 4096 and at least 4096"},
         {"extent not a multiple of a page", [](shmx_config_t &c) { c.extent_bytes = 8192 + 64; },
          "extent_bytes must be a multiple of 4096 and at least 4096"},
-        {"reserved set", [](shmx_config_t &c) { c.reserved = 1; }, "reserved must be 0"},
+        {"liveness too short", [](shmx_config_t &c) { c.liveness_ms = 9; }, "liveness_ms must be 0 (never expel) or at least 10"},
         {"cap below the segment's own pool",
          [](shmx_config_t &c) { c.pool_max_bytes = 128ull * 4096 + 32ull * 65536 + 4ull * 1048576 - 1; },
          "pool_max_bytes must be at least the segment's own pool (sum of class_slots x class_size)"},

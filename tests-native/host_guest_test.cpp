@@ -296,7 +296,7 @@ TEST_F(HostGuestTest, ShouldRefuseBadNamesAndConfigurations) {
     EXPECT_EQ(h, nullptr);
     shmx_guest_t *g = nullptr;
     EXPECT_EQ(shmx_guest_connect("bad/name", kShm, 0, &g), -SHMX_EINVAL);
-    EXPECT_EQ(shmx_guest_connect(name_.c_str(), 3, 0, &g), -SHMX_EINVAL);
+    EXPECT_EQ(shmx_guest_connect(name_.c_str(), 4, 0, &g), -SHMX_EINVAL);
 }
 
 TEST_F(HostGuestTest, ShouldRefuseASecondHostWithTheSameName) {
@@ -334,8 +334,9 @@ TEST_F(HostGuestTest, ShouldFreeTheChannelOfAGuestThatClosesAndServeTheNext) {
 }
 
 // A child that connects, leaves slots in every state, then dies (SIGKILL
-// from the parent, or its own _exit) without closing anything.
-void RunDyingGuest(const std::string &name, int ready_fd, bool exit_itself) {
+// from the parent, or its own _exit once @go_fd becomes readable) without
+// closing anything.
+void RunDyingGuest(const std::string &name, int ready_fd, int go_fd, bool exit_itself) {
     shmx_guest_t *g = nullptr;
     if (shmx_guest_connect(name.c_str(), kShm, 10 * kSecond, &g) != 0) _exit(2);
     shmx_channel_t *ch = shmx_guest_channel(g);
@@ -346,7 +347,8 @@ void RunDyingGuest(const std::string &name, int ready_fd, bool exit_itself) {
     if (shmx_channel_claim(ch, 300000, 10 * kSecond, &claimed) != 0) _exit(5); // claimed, never committed
     char c = 'r';
     if (write(ready_fd, &c, 1) != 1) _exit(6);
-    if (exit_itself) _exit(0);
+    // The host takes everything back the moment it notices: let it count first.
+    if (exit_itself && read(go_fd, &c, 1) >= 0) _exit(0);
     for (;;) pause();
 }
 
@@ -360,12 +362,14 @@ TEST_F(HostGuestTest, ShouldReclaimEverythingOfAGuestThatDiesAndServeOthers) {
         ASSERT_NE(other, nullptr);
         guests_.push_back(other);
 
-        int ready[2];
+        int ready[2], go[2];
         ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+        ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
         pid_t pid = fork();
         ASSERT_GE(pid, 0);
-        if (pid == 0) RunDyingGuest(name_, ready[1], exit_itself);
+        if (pid == 0) RunDyingGuest(name_, ready[1], go[0], exit_itself);
         close(ready[1]);
+        close(go[0]);
         shmx_channel_t *ch = Accept();
         ASSERT_NE(ch, nullptr);
         ASSERT_EQ(SendPattern(ch, 150000, 9), 0);
@@ -381,7 +385,9 @@ TEST_F(HostGuestTest, ShouldReclaimEverythingOfAGuestThatDiesAndServeOthers) {
         for (uint32_t k = 0; k < st.class_count; k++) busy += st.claimed_slots[k] + st.sent_slots[k];
         EXPECT_EQ(busy, 4u) << "one held, two sent, one claimed";
 
-        if (!exit_itself) kill(pid, SIGKILL);
+        if (exit_itself) ASSERT_EQ(write(go[1], "g", 1), 1);
+        else kill(pid, SIGKILL);
+        close(go[1]);
         int status = WaitChild(pid, 10000);
         EXPECT_TRUE(exit_itself ? WIFEXITED(status) : WIFSIGNALED(status));
 

@@ -160,6 +160,13 @@ uint32_t shmx_channel_max_payload(const shmx_channel_t *ch);
 uint32_t shmx_channel_index(const shmx_channel_t *ch);
 
 /*
+ * shmx_channel_epoch - the incarnation of the guest this channel serves: the
+ * entry's epoch when it was given out (a new guest on the same entry gets a
+ * larger one; 0 for uds).
+ */
+uint32_t shmx_channel_epoch(const shmx_channel_t *ch);
+
+/*
  * shmx_channel_peer_alive - 1 if the other side's bootstrap socket is still
  * open, 0 if it hung up (the peer closed or died), or a negative code.
  */

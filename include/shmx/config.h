@@ -20,7 +20,8 @@ extern "C" {
 /* Transports a channel can run over. A host may offer both (bitwise or). */
 enum shmx_transport {
     SHMX_TRANSPORT_SHM = 1, /* rings and pool in the shared segment */
-    SHMX_TRANSPORT_UDS = 2  /* the same frames over the Unix socket itself (baseline, fallback) */
+    SHMX_TRANSPORT_UDS = 2, /* the same frames over the Unix socket itself (baseline, fallback) */
+    SHMX_TRANSPORT_AUTO = 3 /* a guest's request: shm if the host can give it, else uds (hybrid fallback) */
 };
 
 /* Where the segment lives. */
@@ -49,7 +50,9 @@ typedef struct shmx_config {
                              * (sent, not yet released); >= the largest class; default 4 MiB */
     uint32_t extent_bytes;  /* slot bytes one pool extent adds when the pool grows (at least one slot);
                              * multiple of 4096; default 8 MiB */
-    uint32_t reserved;      /* 0 */
+    uint32_t liveness_ms;   /* a shm guest that leaves the host's messages unconsumed (its ring's head
+                             * does not move) for this long is expelled; 0: never; default 2000,
+                             * else at least 10 */
     uint64_t pool_max_bytes; /* cap on pool slot bytes, the segment's classes plus every extent;
                               * >= the segment's own pool; default 256 MiB */
 } shmx_config_t;

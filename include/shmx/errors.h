@@ -50,7 +50,9 @@ enum shmx_error {
     SHMX_ETRANSPORT = 4143,  /* the requested transport is not offered by this host */
     SHMX_EHOSTGONE = 4144,   /* the host closed the bootstrap connection or died */
     SHMX_ENOHOST = 4145,     /* no host listens under that name (within the timeout) */
-    SHMX_ELAST = 4146
+    /* liveness */
+    SHMX_EEXPELLED = 4146,   /* the host expelled this guest (it stopped responding past the liveness timeout) */
+    SHMX_ELAST = 4147
 };
 
 /*

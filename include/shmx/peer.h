@@ -30,6 +30,28 @@ extern "C" {
 typedef struct shmx_host shmx_host_t;
 typedef struct shmx_guest shmx_guest_t;
 
+/* Why a guest's channel entry ended (shmx_peer_event_t.reason). */
+enum shmx_peer_reason {
+    SHMX_PEER_CLOSED = 1,  /* the guest closed its channel and hung up */
+    SHMX_PEER_DIED = 2,    /* its bootstrap socket hung up without a close: it exited or was killed */
+    SHMX_PEER_EXITED = 3,  /* a spawned guest's process ended (pidfd); exit_status says how */
+    SHMX_PEER_EXPELLED = 4 /* it left the host's messages unconsumed for longer than liveness_ms */
+};
+
+/* What the host reports when a guest leaves (see shmx_host_set_peer_listener). */
+typedef struct shmx_peer_event {
+    uint32_t peer;       /* the guest's channel index (shmx_channel_index of the host's channel) */
+    uint32_t epoch;      /* the incarnation that ended (shmx_channel_epoch); a later guest on the entry gets a new one */
+    uint32_t reason;     /* enum shmx_peer_reason */
+    int32_t pid;         /* the guest's process as the kernel named it (SO_PEERCRED or spawn); 0 if unknown */
+    int32_t exit_status; /* SHMX_PEER_EXITED: the wait status (WIFEXITED, WTERMSIG, ...); else 0 */
+    uint32_t reclaimed;  /* pool slots the host took back from it */
+    int64_t noticed_ns;  /* CLOCK_MONOTONIC time the host noticed */
+} shmx_peer_event_t;
+
+/* A listener: called once per ended guest, on the host's service thread ("shmx-host"). */
+typedef void (*shmx_peer_listener_fn)(void *arg, const shmx_peer_event_t *event);
+
 /*
  * shmx_host_create - create a segment with @cfg (NULL: defaults) and listen
  * under @name. A stale socket of a dead host with the same name is replaced;
@@ -50,6 +72,30 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
  * Only one thread may accept at a time.
  */
 int shmx_host_accept(shmx_host_t *host, int64_t timeout_ns, shmx_channel_t **out);
+
+/*
+ * shmx_host_set_peer_listener - call @fn(@arg, event) whenever a shm or uds
+ * guest of @host ends: it closed, died (bootstrap socket hang-up, noticed at
+ * once by the service thread), a spawned child exited (pidfd), or it was
+ * expelled (liveness_ms). By then the host has taken back every pool slot
+ * the guest held or was writing, closed both rings (so the host's waits on
+ * that channel wake: messages the guest committed before it ended can still
+ * be received, then -SHMX_ECLOSED), and a guest that comes back is given a
+ * fresh epoch. The host's channel handle stays valid until the application
+ * frees it; free it to give the entry to another guest.
+ * The listener runs on the service thread without the host's lock: it may
+ * call channel functions, but must not free or destroy (do that on the
+ * thread that owns the channel) and should return quickly. NULL @fn removes
+ * it. Returns 0 or -SHMX_EINVAL.
+ */
+int shmx_host_set_peer_listener(shmx_host_t *host, shmx_peer_listener_fn fn, void *arg);
+
+/*
+ * shmx_host_transports - the transports @host can give now (bitwise or of
+ * SHMX_TRANSPORT_SHM and SHMX_TRANSPORT_UDS): its configuration's, without
+ * shm if the segment could not be created (hybrid fallback).
+ */
+uint32_t shmx_host_transports(const shmx_host_t *host);
 
 /* shmx_host_fd - the listening socket, readable when a guest is waiting (for poll/epoll). */
 int shmx_host_fd(const shmx_host_t *host);
@@ -72,13 +118,28 @@ void shmx_host_destroy(shmx_host_t *host);
 
 /*
  * shmx_guest_connect - connect to the host called @name, asking for
- * @transport (SHMX_TRANSPORT_SHM or SHMX_TRANSPORT_UDS). Waits up to
+ * @transport: SHMX_TRANSPORT_SHM, SHMX_TRANSPORT_UDS, or SHMX_TRANSPORT_AUTO
+ * (shared memory when the host can give it, else the Unix socket with the
+ * same API and frames: see shmx_channel_transport). Waits up to
  * @timeout_ns for the host to appear (watching its directory, no polling).
  * Returns 0 and sets *@out, or -SHMX_ENOHOST (no host within the timeout),
  * -SHMX_EFULL, -SHMX_EPEERCRED, -SHMX_ETRANSPORT, -SHMX_EPROTO,
  * -SHMX_EHEADER/-SHMX_ESEALS/-SHMX_ENOTREADY (segment failed validation), -errno.
  */
 int shmx_guest_connect(const char *name, uint32_t transport, int64_t timeout_ns, shmx_guest_t **out);
+
+/*
+ * shmx_guest_attach_ticket - attach as a guest the host spawned
+ * (shmx_host_spawn): @ticket is the spawn ticket the host put in the
+ * child's environment as SHMX_TICKET (NULL: read it from there). The ticket
+ * names the peer id, the epoch and the inherited descriptor; nothing is
+ * looked up by name. The descriptor is made close-on-exec, so the guest's own
+ * children do not inherit it.
+ * Returns 0 and sets *@out, -SHMX_EINVAL (no or malformed ticket, or its
+ * descriptor is not a socket), -SHMX_EPROTO (the host's welcome does not match
+ * the ticket), or the codes of shmx_guest_connect.
+ */
+int shmx_guest_attach_ticket(const char *ticket, int64_t timeout_ns, shmx_guest_t **out);
 
 /* shmx_guest_channel - the guest's channel to its host (owned by the guest). */
 shmx_channel_t *shmx_guest_channel(shmx_guest_t *guest);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "errors.h"
 #include "frame.h"
+#include "log.h"
 #include "peer.h"
 #include "stream.h"
 

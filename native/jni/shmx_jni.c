@@ -85,6 +85,7 @@ int shmx_jni_config_from_java(JNIEnv *env, jintArray arr, shmx_config_t *cfg) {
     cfg->extent_bytes = (uint32_t)v[SHMX_JNI_CFG_EXTENT_BYTES];
     cfg->pool_max_bytes = (uint64_t)(uint32_t)v[SHMX_JNI_CFG_POOL_MAX_LOW] |
                           (uint64_t)(uint32_t)v[SHMX_JNI_CFG_POOL_MAX_HIGH] << 32;
+    cfg->liveness_ms = (uint32_t)v[SHMX_JNI_CFG_LIVENESS_MS];
     return 0;
 }
 
@@ -117,6 +118,7 @@ int shmx_jni_config_to_java(JNIEnv *env, const shmx_config_t *cfg, jintArray arr
     v[SHMX_JNI_CFG_EXTENT_BYTES] = (jint)cfg->extent_bytes;
     v[SHMX_JNI_CFG_POOL_MAX_LOW] = (jint)(uint32_t)cfg->pool_max_bytes;
     v[SHMX_JNI_CFG_POOL_MAX_HIGH] = (jint)(uint32_t)(cfg->pool_max_bytes >> 32);
+    v[SHMX_JNI_CFG_LIVENESS_MS] = (jint)cfg->liveness_ms;
     (*env)->SetIntArrayRegion(env, arr, 0, SHMX_JNI_CFG_LENGTH, v);
     return (*env)->ExceptionCheck(env) ? -1 : 0;
 }

@@ -53,9 +53,10 @@ enum shmx_jni_config_index {
     SHMX_JNI_CFG_EXTENT_BYTES,
     SHMX_JNI_CFG_POOL_MAX_LOW,  /* pool_max_bytes, low 32 bits */
     SHMX_JNI_CFG_POOL_MAX_HIGH, /* pool_max_bytes, high 32 bits */
-    SHMX_JNI_CFG_LENGTH /* 31 */
+    SHMX_JNI_CFG_LIVENESS_MS,
+    SHMX_JNI_CFG_LENGTH /* 32 */
 };
-_Static_assert(SHMX_JNI_CFG_LENGTH == 31, "config array length is mirrored in ConfigLayout.java");
+_Static_assert(SHMX_JNI_CFG_LENGTH == 32, "config array length is mirrored in ConfigLayout.java");
 
 /* Registration tables, one per file: filled into the Native class by JNI_OnLoad. */
 extern const JNINativeMethod shmx_jni_misc_methods[];

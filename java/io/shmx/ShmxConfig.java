@@ -172,6 +172,14 @@ public final class ShmxConfig {
         return (values[ConfigLayout.POOL_MAX_LOW] & 0xFFFF_FFFFL) | (long) values[ConfigLayout.POOL_MAX_HIGH] << 32;
     }
 
+    /**
+     * @return milliseconds a shared-memory guest may leave the host's messages unconsumed
+     *         before the host expels it; 0: never
+     */
+    public int livenessMillis() {
+        return values[ConfigLayout.LIVENESS_MS];
+    }
+
     /** @return total bytes of the segment this configuration describes */
     public long segmentBytes() {
         NativeLoader.ensureLoaded();
@@ -198,6 +206,7 @@ public final class ShmxConfig {
                 .append(", windowBytes=").append(windowBytes())
                 .append(", extentBytes=").append(extentBytes())
                 .append(", poolMaxBytes=").append(poolMaxBytes())
+                .append(", livenessMillis=").append(livenessMillis())
                 .append(", sizeClasses=[");
         for (int i = 0; i < Math.min(sizeClassCount(), ConfigLayout.MAX_CLASSES); i++) {
             sb.append(i > 0 ? ", " : "").append(values[ConfigLayout.CLASS_SIZE + i]).append('x')
@@ -295,6 +304,16 @@ public final class ShmxConfig {
             }
             v[ConfigLayout.POOL_MAX_LOW] = (int) bytes;
             v[ConfigLayout.POOL_MAX_HIGH] = (int) (bytes >>> 32);
+            return this;
+        }
+
+        /**
+         * @param millis how long a shared-memory guest may leave the host's messages unconsumed
+         *               before it is expelled; 0 never expels, else at least 10
+         * @return this
+         */
+        public Builder livenessMillis(int millis) {
+            v[ConfigLayout.LIVENESS_MS] = millis;
             return this;
         }
 

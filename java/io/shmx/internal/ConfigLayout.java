@@ -49,11 +49,13 @@ public final class ConfigLayout {
     public static final int POOL_MAX_LOW = EXTENT_BYTES + 1;
     /** pool_max_bytes, high 32 bits. */
     public static final int POOL_MAX_HIGH = POOL_MAX_LOW + 1;
+    /** liveness_ms. */
+    public static final int LIVENESS_MS = POOL_MAX_HIGH + 1;
     /** Length of the array. */
-    public static final int LENGTH = POOL_MAX_HIGH + 1;
+    public static final int LENGTH = LIVENESS_MS + 1;
 
     static {
-        if (LENGTH != 31) {
+        if (LENGTH != 32) {
             throw new AssertionError("config array length must match shmx_jni.h");
         }
     }
