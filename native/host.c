@@ -349,6 +349,19 @@ static void drain_guest_ring(shmx_host_t *h, shmx_channel_t *ch) {
 }
 
 /*
+ * Once no shm guest is left (every entry free, nobody draining), nothing but
+ * this host touches the pool: rebuild its lists, which brings back any slot a
+ * guest killed in the middle of a list operation left off every list.
+ */
+static void rebuild_if_alone_locked(shmx_host_t *h) {
+    for (uint32_t i = 0; i < h->config.max_channels; i++)
+        if (h->shm[i] != NULL || h->draining[i] != NULL) return;
+    uint32_t back = shmx_pool_rebuild(&h->pool);
+    if (back != 0)
+        shmx_log(SHMX_LOG_INFO, "host: %u pool slots lost by guests that died inside a pool operation are back", back);
+}
+
+/*
  * Give entry @idx back if its old guest has hung up: drain what it left,
  * reclaim every slot it held, mark the entry FREE. Until then the entry is
  * not reused, so a guest that is still running can never write into the rings
@@ -366,6 +379,7 @@ static int reap_locked(shmx_host_t *h, uint32_t idx) {
     /* Release: pairs with the acquire load of the state by a connecting guest. */
     atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_FREE, memory_order_release);
     h->draining[idx] = NULL;
+    rebuild_if_alone_locked(h);
     return 1;
 }
 

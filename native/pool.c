@@ -357,6 +357,52 @@ uint32_t shmx_pool_reclaim_owner(shmx_pool_t *p, uint32_t owner) {
     return n;
 }
 
+/* The metadata of slot @i of class @c if this process has it mapped (no map hook: the host maps all). */
+static shmx_slot_meta_t *mapped_meta(shmx_pool_t *p, uint32_t c, uint32_t i) {
+    shmx_pool_class_t *k = &p->cls[c];
+    if (i < k->slot_count) return &k->meta[i];
+    const shmx_pool_chunk_t *ch = find_chunk(p, c, i);
+    return ch == NULL ? NULL : &ch->meta[i - ch->first];
+}
+
+uint32_t shmx_pool_rebuild(shmx_pool_t *p) {
+    shmx_pool_stats_t before;
+    shmx_pool_stats(p, &before);
+    uint32_t listed = 0, now_free = 0;
+    for (uint32_t c = 0; c < p->class_count; c++) {
+        listed += before.free_slots[c];
+        uint32_t end = shmx_pool_class_end(p, c);
+        uint32_t top = 0; /* index + 1 of the chain built so far, pushed from the highest index down */
+        for (uint32_t i = end; i-- > 0;) {
+            shmx_slot_meta_t *m = mapped_meta(p, c, i);
+            if (m == NULL) continue;
+            /* Relaxed throughout: nobody else runs; the heads' release stores publish it all. */
+            uint32_t state = atomic_load_explicit(&m->state, memory_order_relaxed);
+            uint32_t owner = atomic_load_explicit(&m->owner, memory_order_relaxed);
+            if ((state == SHMX_SLOT_CLAIMED || state == SHMX_SLOT_SENT) && owner != SHMX_OWNER_NONE) continue;
+            if (state != SHMX_SLOT_FREE) {
+                /* Taken off a list and never owned: whoever took it is gone; its reference dies with it. */
+                uint32_t gen = atomic_load_explicit(&m->generation, memory_order_relaxed);
+                atomic_store_explicit(&m->generation, gen + 1u == 0 ? 1u : gen + 1u, memory_order_relaxed);
+            }
+            atomic_store_explicit(&m->state, SHMX_SLOT_FREE, memory_order_relaxed);
+            atomic_store_explicit(&m->owner, SHMX_OWNER_NONE, memory_order_relaxed);
+            atomic_store_explicit(&m->next, top, memory_order_relaxed);
+            top = i + 1u;
+            now_free++;
+        }
+        for (uint32_t sh = 0; sh < SHMX_POOL_SHARDS; sh++) {
+            _Atomic uint64_t *h = head_of(p, c, sh);
+            uint64_t old = atomic_load_explicit(h, memory_order_relaxed);
+            /* Release: the links and states above are visible to the next pop (acquire). The tag
+             * still moves on, so a stale head anyone kept can never match again. */
+            atomic_store_explicit(h, HEAD_MAKE(HEAD_TAG(old) + 1u, sh == 0 ? top : 0u), memory_order_release);
+        }
+    }
+    shmx_waitpoint_notify(&p->ctl->freed);
+    return now_free > listed ? now_free - listed : 0u;
+}
+
 /* Count the states of @count slots at @meta into @out's class @c entries. */
 static void count_states(const shmx_slot_meta_t *meta, uint32_t count, uint32_t c, shmx_pool_stats_t *out) {
     for (uint32_t i = 0; i < count; i++) {

@@ -128,6 +128,18 @@ int shmx_pool_free(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner);
 /* shmx_pool_reclaim_owner - free every slot @owner holds, in the segment and in mapped extents. Returns how many. */
 uint32_t shmx_pool_reclaim_owner(shmx_pool_t *p, uint32_t owner);
 
+/*
+ * shmx_pool_rebuild - with nobody else using the pool (the host alone, every
+ * guest gone, no channel open): make every slot nobody holds FREE and put all
+ * of them on fresh lists. Slots still CLAIMED or SENT with an owner are kept.
+ * This repairs what a guest killed inside a list operation leaves behind (a
+ * slot taken off a list but not yet marked, or marked free but not yet
+ * pushed: no lock-free list can tell such a slot from a listed one while
+ * others run) and lists a peer scribbled on. Returns how many slots were off
+ * every list and are back.
+ */
+uint32_t shmx_pool_rebuild(shmx_pool_t *p);
+
 /* shmx_pool_stats - count slots by state (walks the lists; for tests and diagnostics). */
 void shmx_pool_stats(shmx_pool_t *p, shmx_pool_stats_t *out);
 

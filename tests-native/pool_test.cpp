@@ -475,6 +475,44 @@ TEST_F(PoolTest, ShouldReclaimASlotWhoseOwnerDiedInTheMiddleOfAFree) {
     ExpectAccounted(TotalSlots());
 }
 
+TEST_F(PoolTest, ShouldBringBackSlotsLostInsideAListOperationWhenRebuiltAlone) {
+    // Killed after popping (CLAIMED, no owner yet), killed after marking a free but
+    // before pushing it (FREE, on no list), and one slot really held: kept.
+    shmx_slot_ref_t popped, unpushed, held;
+    ASSERT_EQ(0, Alloc(1, 3, 0, &popped));
+    ASSERT_EQ(0, Alloc(2000, 4, 0, &unpushed));
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &held));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &held, kHost, 2));
+    Store32(&Meta(popped.cls, popped.index).owner, SHMX_OWNER_NONE);
+    Store32(&Meta(unpushed.cls, unpushed.index).owner, SHMX_OWNER_NONE);
+    Store32(&Meta(unpushed.cls, unpushed.index).state, SHMX_SLOT_FREE);
+    EXPECT_EQ(0u, shmx_pool_reclaim_owner(&pool_, 3)) << "an owner scan can not find them";
+    EXPECT_EQ(0u, shmx_pool_reclaim_owner(&pool_, 4));
+
+    EXPECT_EQ(2u, shmx_pool_rebuild(&pool_));
+    ExpectAccounted(TotalSlots() - 1);
+    void *data;
+    uint32_t size;
+    EXPECT_EQ(0, shmx_pool_resolve(&pool_, &held, SHMX_SLOT_SENT, 2, &data, &size)) << "held slots stay";
+    EXPECT_EQ(-SHMX_EBADSLOT, shmx_pool_free(&pool_, &popped, 3)) << "the dead allocation's reference is spent";
+    EXPECT_EQ(0u, shmx_pool_rebuild(&pool_)) << "nothing more to bring back";
+    EXPECT_EQ(1u, shmx_pool_reclaim_owner(&pool_, 2));
+    ExpectAccounted(TotalSlots());
+    // Every slot can be allocated again.
+    std::vector<shmx_slot_ref_t> all = Exhaust();
+    EXPECT_EQ(TotalSlots(), all.size());
+}
+
+TEST_F(PoolTest, ShouldRepairScribbledListsWhenRebuiltAlone) {
+    Store32(&Meta(0, 2).next, 3);                // a cycle: slot 2 -> slot 2
+    __atomic_store_n(&Head(0), (uint64_t)3, __ATOMIC_RELEASE); // the head at it
+    __atomic_store_n(&Head(1, 2), (uint64_t)9 << 32 | 0xFFFFFFFu, __ATOMIC_RELEASE); // a wild head
+    shmx_pool_rebuild(&pool_);
+    ExpectAccounted(TotalSlots());
+    std::vector<shmx_slot_ref_t> all = Exhaust();
+    EXPECT_EQ(TotalSlots(), all.size());
+}
+
 TEST_F(PoolTest, ShouldSkipGenerationZeroWhenItWraps) {
     shmx_slot_ref_t ref;
     ASSERT_EQ(0, Alloc(1, kHost, 0, &ref));
