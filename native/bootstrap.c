@@ -1,7 +1,7 @@
 /*
  * Bootstrap: the per-user socket directory, listening and connecting by path,
- * the fixed-size hello/welcome handshake, and the grow/extent messages that
- * follow it (see bootstrap.h for the wire layout).
+ * the fixed-size hello/welcome handshake, and the bells, grow and extent
+ * messages that follow it (see bootstrap.h for the wire layout).
  *
  * Choices worth knowing:
  * - The socket is made 0600 with chmod() right after listen(), not with
@@ -317,25 +317,26 @@ int shmx_bootstrap_connect(const char *path, int64_t deadline_ns) {
 /* ------------------------------------------------------------------------ */
 /* hello and welcome */
 
-static int send_msg(int fd, const uint8_t *buf, size_t len, int pass_fd) {
+/* Send @len bytes with the @nfds (0..2) descriptors @fds attached. */
+static int send_msg_fds(int fd, const uint8_t *buf, size_t len, const int *fds, int nfds) {
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(2 * sizeof(int))];
     } ctl;
     struct msghdr m;
     memset(&m, 0, sizeof m);
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
-    if (pass_fd >= 0) {
+    if (nfds > 0) {
         memset(&ctl, 0, sizeof ctl);
         m.msg_control = ctl.buf;
-        m.msg_controllen = sizeof ctl.buf;
+        m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
     }
     ssize_t n;
     do {
@@ -346,6 +347,10 @@ static int send_msg(int fd, const uint8_t *buf, size_t len, int pass_fd) {
     /* A stream socket takes a message this small whole or not at all; a short
      * count would mean a broken connection. */
     return (size_t)n == len ? 0 : -EIO;
+}
+
+static int send_msg(int fd, const uint8_t *buf, size_t len, int pass_fd) {
+    return send_msg_fds(fd, buf, len, &pass_fd, pass_fd >= 0 ? 1 : 0);
 }
 
 /*
@@ -564,6 +569,39 @@ int shmx_bootstrap_recv_extent(int fd, int64_t deadline_ns, shmx_extent_msg_t *o
     out->bytes = get64(b + 24);
     *fd_out = fds[0];
     close_fds(fds + 1, nfds - 1); /* one extent, one fd */
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* bells */
+
+int shmx_bootstrap_send_bells(int fd, const int bells[2]) {
+    if (!bells || bells[0] < 0 || bells[1] < 0) return -SHMX_EINVAL;
+    uint8_t b[SHMX_BELLS_BYTES];
+    put32(b, SHMX_BELLS_MAGIC);
+    put16(b + 4, SHMX_BOOTSTRAP_VERSION);
+    put16(b + 6, 2);
+    put64(b + 8, 0);
+    return send_msg_fds(fd, b, sizeof b, bells, 2);
+}
+
+int shmx_bootstrap_recv_bells(int fd, int64_t deadline_ns, int bells_out[2]) {
+    if (!bells_out) return -SHMX_EINVAL;
+    bells_out[0] = bells_out[1] = -1;
+    uint8_t b[SHMX_BELLS_BYTES];
+    int fds[MAX_RECV_FDS];
+    int nfds;
+    int rc = recv_exact(fd, b, sizeof b, deadline_ns, fds, MAX_RECV_FDS, &nfds);
+    if (rc == 0 && (get32(b) != SHMX_BELLS_MAGIC || get16(b + 4) != SHMX_BOOTSTRAP_VERSION ||
+                    get16(b + 6) != 2 || get64(b + 8) != 0 || nfds < 2))
+        rc = -SHMX_EPROTO;
+    if (rc < 0) {
+        close_fds(fds, nfds);
+        return rc == -ECONNRESET ? -SHMX_EHOSTGONE : rc;
+    }
+    bells_out[0] = fds[0];
+    bells_out[1] = fds[1];
+    close_fds(fds + 2, nfds - 2); /* two bells, no more */
     return 0;
 }
 

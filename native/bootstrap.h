@@ -12,7 +12,14 @@
  *           u32 epoch, u32 max_payload, u64 segment bytes, u32 max_message; with one
  *           fd attached when transport is shm and status is 0.
  *
- * After a shm welcome the socket stays open for the life of the channel and
+ * A successful shm welcome is followed at once by the channel's doorbells:
+ *   bells   (host -> guest, 16 bytes): u32 magic SHMX_BELLS_MAGIC, u16 version 1,
+ *           u16 count 2, u64 reserved 0; with two eventfds attached, in ring
+ *           order: the host-to-guest ring's bell (the guest waits on it), then
+ *           the guest-to-host ring's bell (the guest rings it). Fresh for every
+ *           guest; never sent over uds.
+ *
+ * After that the socket stays open for the life of the channel and
  * carries the pool's growth (nothing else; a uds channel's socket carries its
  * frames instead):
  *   grow    (guest -> host, 16 bytes): u32 magic SHMX_GROW_MAGIC, u16 version 1,
@@ -25,7 +32,7 @@
  *           class, u32 first slot index, u32 slot count, u64 bytes of the memfd,
  *           u64 reserved 0; with the extent's memfd attached. Sent to every shm
  *           guest before any slot of the extent is on a free list, and to a guest
- *           that joins later, for every extent, right after its welcome.
+ *           that joins later, for every extent, right after its welcome and bells.
  */
 #ifndef SHMX_BOOTSTRAP_H
 #define SHMX_BOOTSTRAP_H
@@ -38,8 +45,10 @@
 #define SHMX_WELCOME_MAGIC 0x434C4557u /* "WELC" */
 #define SHMX_GROW_MAGIC 0x574F5247u    /* "GROW" */
 #define SHMX_EXTENT_MAGIC 0x4E545845u  /* "EXTN" */
+#define SHMX_BELLS_MAGIC 0x4C4C4542u   /* "BELL" */
 #define SHMX_GROW_BYTES 16u
 #define SHMX_EXTENT_BYTES 40u
+#define SHMX_BELLS_BYTES 16u
 #define SHMX_BOOTSTRAP_VERSION 1u
 
 typedef struct shmx_hello {
@@ -109,6 +118,22 @@ int shmx_bootstrap_send_extent(int fd, const shmx_extent_msg_t *m, int pass_fd);
  * (the host hung up), -ETIMEDOUT or -errno.
  */
 int shmx_bootstrap_recv_extent(int fd, int64_t deadline_ns, shmx_extent_msg_t *out, int *fd_out);
+
+/*
+ * Send the channel's two doorbells (@bells[0]: host-to-guest ring's, @bells[1]:
+ * guest-to-host ring's), never blocking. Returns 0 or -errno (-SHMX_EINVAL for
+ * a negative fd).
+ */
+int shmx_bootstrap_send_bells(int fd, const int bells[2]);
+
+/*
+ * Receive the bells message by @deadline_ns. @bells_out gets the two
+ * descriptors in the order sent (close-on-exec; both -1 on error, when every
+ * fd that came is closed; extras are closed). Returns 0, -SHMX_EPROTO
+ * (malformed, or fewer than two fds), -SHMX_EHOSTGONE (the host hung up),
+ * -ETIMEDOUT or -errno. The caller checks that they are eventfds.
+ */
+int shmx_bootstrap_recv_bells(int fd, int64_t deadline_ns, int bells_out[2]);
 
 /*
  * Read what is there, up to @len bytes, without waiting; any descriptors

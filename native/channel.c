@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "channel_shm.h"
+#include "doorbell.h"
 #include "shmx/errors.h"
 #include "shmx/frame.h"
 
@@ -53,15 +54,28 @@ int shmx_sock_hung_up(int sock) {
     return (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-/* Declared in channel_shm.h. Off the hot path: only after a call found the channel closed or the peer gone. */
+/*
+ * Declared in channel_shm.h. Off the hot path: only after a call found the
+ * channel closed or the peer gone. A guest remembers a gone or expelling
+ * host, so every later call fails the same way at once (a dead host never
+ * closes the rings, and the socket is only looked at now and then).
+ */
 int shmx_shm_end_code(shmx_channel_t *ch) {
     if (ch->is_host || __atomic_load_n(&ch->closed, __ATOMIC_ACQUIRE)) return -SHMX_ECLOSED;
+    int code;
     /* Relaxed: the host's announcements, read once each; a scribbling peer only misleads itself. */
     if (atomic_load_explicit(&ch->ctl->state, memory_order_relaxed) == SHMX_CHANNEL_EXPELLED &&
         atomic_load_explicit(&ch->ctl->epoch, memory_order_relaxed) == ch->epoch)
-        return -SHMX_EEXPELLED;
-    if (shmx_ring_is_closed(ch->tx.ctl) || shmx_ring_is_closed(ch->rx.ctl)) return -SHMX_ECLOSED;
-    return shmx_sock_hung_up(ch->sock) ? -SHMX_EHOSTGONE : -SHMX_ECLOSED;
+        code = -SHMX_EEXPELLED;
+    else if (shmx_ring_is_closed(ch->tx.ctl) || shmx_ring_is_closed(ch->rx.ctl))
+        return -SHMX_ECLOSED;
+    else if (shmx_sock_hung_up(ch->sock))
+        code = -SHMX_EHOSTGONE;
+    else
+        return -SHMX_ECLOSED;
+    /* Relaxed: a one-way flag; a thread that misses it finds the same facts itself. */
+    __atomic_store_n(&ch->peer_end, code, __ATOMIC_RELAXED);
+    return code;
 }
 
 /* ---- opening and closing --------------------------------------------------- */
@@ -120,8 +134,8 @@ int shmx_channel_close(shmx_channel_t *ch) {
     set_closed_locally(ch);
     if (ch->transport == SHMX_TRANSPORT_SHM) {
         /* Both rings: our receiver and sender and the peer's wake up at once. */
-        shmx_ring_close(ch->tx.ctl);
-        shmx_ring_close(ch->rx.ctl);
+        shmx_ring_close_bell(&ch->tx);
+        shmx_ring_close_bell(&ch->rx);
     } else if (ch->sock >= 0) {
         /*
          * Both directions: the peer sees EOF and its sends fail; our own blocked
@@ -161,6 +175,7 @@ void shmx_channel_free(shmx_channel_t *ch) {
 void shmx_channel_destroy(shmx_channel_t *ch) {
     if (ch == NULL) return;
     if (ch->sock >= 0) close(ch->sock);
+    shmx_channel_events_destroy(ch);
     free(ch->uds_tx);
     free(ch->uds_rx);
     free(ch);
@@ -226,11 +241,12 @@ static int shm_wait_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t ti
 
 /*
  * The next record, waiting for it within the timeout (see shm_wait_record).
- * Once the host expelled the guest, nothing more of it is delivered.
+ * Once the peer ended (shmx_shm_ended), nothing more is delivered.
  */
-static int shm_next_record(shm_channel_t *x, shmx_ring_record_t *rec, int64_t timeout_ns) {
-    /* Relaxed: a one-way flag the service thread sets; records read before it are fine. */
-    if (__builtin_expect(__atomic_load_n(&x->ch.peer_expelled, __ATOMIC_RELAXED), 0)) return -SHMX_ECLOSED;
+static inline __attribute__((always_inline)) int shm_next_record(shm_channel_t *x, shmx_ring_record_t *rec,
+                                                                  int64_t timeout_ns) {
+    int end = shmx_shm_ended(&x->ch);
+    if (__builtin_expect(end != 0, 0)) return end;
     int rc = shmx_ring_peek(&x->ch.rx, rec);
     if (rc == -SHMX_EEMPTY) rc = shm_wait_record(x, rec, timeout_ns);
     return rc == -SHMX_ECLOSED ? shmx_shm_end_code(&x->ch) : rc;

@@ -30,7 +30,8 @@ struct shmx_channel {
     uint64_t next_id;     /* next message id to send (starts at 1) */
     int sock;             /* bootstrap socket: liveness for shm, the frames for uds; -1 if none */
     int closed;           /* this side called shmx_channel_close */
-    int peer_expelled;    /* host side: the host expelled the guest; nothing more of it is delivered (__atomic) */
+    int peer_end;         /* shm guest: once it noticed the host gone or itself expelled, the code every
+                           * later call fails with, else 0 (__atomic) */
     int32_t peer_pid;     /* host side: the guest's pid as the kernel named it (SO_PEERCRED, spawn); 0 unknown */
 
     /* shm transport */
@@ -58,6 +59,11 @@ struct shmx_channel {
     int uds_peer_gone;
 
     struct shmx_host *host; /* host side: the host that accepted it (NULL for guests) */
+
+    /* doorbells (channel_events.c, doorbell.h); shm only */
+    int has_bells;        /* bell[] attached (both open, owned by the channel) */
+    int bell[2];          /* eventfds by ring: [SHMX_RING_HOST_TO_GUEST], [SHMX_RING_GUEST_TO_HOST] */
+    int events_fd_plus1;  /* shmx_channel_fd's epoll set + 1 (0: not made yet; calloc'd channels start so) */
 };
 
 /*

@@ -135,7 +135,10 @@ int shmx_channel_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, voi
     if (ch->transport == SHMX_TRANSPORT_UDS) return shmx_uds_claim(ch, len, shmx_deadline(timeout_ns), data);
     if (ch->claim_open) return -SHMX_ESTATE;
     if (len > ch->max_payload) return -SHMX_ETOOBIG;
-    if (!ch->is_host && (++shm_of(ch)->claims & (CLAIMS_PER_CHECK - 1u)) == 0 && shmx_sock_hung_up(ch->sock))
+    int end = shmx_shm_ended(ch);
+    if (__builtin_expect(end != 0, 0)) return end;
+    if (__builtin_expect((++shm_of(ch)->claims & (CLAIMS_PER_CHECK - 1u)) == 0, 0) && !ch->is_host &&
+        shmx_sock_hung_up(ch->sock))
         return shmx_shm_end_code(ch);
     int rc = shm_claim(ch, len, timeout_ns, data);
     return rc == -SHMX_ECLOSED ? shmx_shm_end_code(ch) : rc;

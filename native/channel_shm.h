@@ -53,7 +53,7 @@ typedef struct shm_channel {
     uint32_t held_first;  /* index of the oldest held entry */
     uint32_t held_count;
     uint32_t empty_polls; /* short receives that found nothing (see EMPTY_POLLS_PER_CHECK) */
-    uint32_t claims;      /* guest: claims so far (see CLAIMS_PER_CHECK) */
+    uint32_t claims;      /* claims so far (a guest's see CLAIMS_PER_CHECK) */
     uint32_t window;      /* flow control: slot bytes this side may have in flight */
     uint32_t flight_first;
     uint32_t flight_count;
@@ -71,6 +71,21 @@ static inline shm_channel_t *shm_of(shmx_channel_t *ch) { return (shm_channel_t 
  * -SHMX_EHOSTGONE if the host hung up (died or was destroyed) without closing.
  */
 int shmx_shm_end_code(shmx_channel_t *ch);
+
+/*
+ * The code every call fails with once the peer ended, else 0: a guest that saw
+ * its host gone (remembered in peer_end), or either side of an entry the host
+ * marked EXPELLED (one load of a line that rarely changes): the guest gets
+ * -SHMX_EEXPELLED, the host's side -SHMX_ECLOSED and nothing more of it.
+ */
+static inline __attribute__((always_inline)) int shmx_shm_ended(shmx_channel_t *ch) {
+    /* Relaxed: one-way announcements; records and slots read before them are fine. */
+    int end = __atomic_load_n(&ch->peer_end, __ATOMIC_RELAXED);
+    if (__builtin_expect(end != 0, 0)) return end;
+    if (__builtin_expect(atomic_load_explicit(&ch->ctl->state, memory_order_relaxed) == SHMX_CHANNEL_EXPELLED, 0))
+        return shmx_shm_end_code(ch);
+    return 0;
+}
 
 /* The idle strategy of a wait slice after the first: a call spins only once. */
 static inline shmx_idle_t later_slices(const shmx_idle_t *idle) {

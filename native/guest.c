@@ -24,6 +24,7 @@
 
 #include "bootstrap.h"
 #include "channel_internal.h"
+#include "doorbell.h"
 #include "extent.h"
 #include "log.h"
 #include "ticket.h"
@@ -164,6 +165,8 @@ static int open_shm(shmx_guest_t *g, int sock, int seg_fd, const shmx_welcome_t 
         close(sock); /* a failed open leaves the socket with us */
         return rc;
     }
+    rc = shmx_channel_bells_recv(g->ch, deadline);
+    if (rc < 0) return rc; /* the channel owns sock: shmx_guest_close frees both */
     g->sock = sock;
     g->pool.hook_arg = g;
     g->pool.grow = grow_hook;

@@ -24,6 +24,7 @@
 
 #include "bootstrap.h"
 #include "channel_internal.h"
+#include "doorbell.h"
 #include "host_internal.h"
 #include "log.h"
 #include "shmx/errors.h"
@@ -80,6 +81,9 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     if (rc < 0) goto fail_alloc;
 
     for (uint32_t i = 0; i < c.max_channels; i++) h->watch[i].pidfd = -1;
+    /* Take the name before anything is made under it: a live host keeps it, a dead one's leftovers go. */
+    rc = shmx_names_claim(name, &h->names);
+    if (rc < 0) goto fail_alloc;
     h->transports = c.transports;
     rc = (c.transports & SHMX_TRANSPORT_SHM) ? shmx_segment_create(&c, name, &h->seg) : 0;
     if (rc < 0 && (c.transports & SHMX_TRANSPORT_UDS) && segment_unavailable(rc)) {
@@ -89,12 +93,18 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
         h->transports = SHMX_TRANSPORT_UDS;
         rc = 0;
     } else if (rc < 0) {
-        goto fail_alloc;
+        goto fail_names;
     } else if (c.transports & SHMX_TRANSPORT_SHM) {
         h->has_seg = 1;
         shmx_pool_init(&h->pool, h->seg.base, &h->seg.layout, &h->seg.config, 0); /* create formatted it */
         h->pool_slot_bytes = shmx_pool_slot_bytes(&c);
     }
+    /* At once: in named mode this also guards the segment file against clean and other claims. */
+    shmx_names_info_t info = {.segment_mode = h->has_seg ? h->seg.mode : c.segment_mode,
+                              .segment_path = h->has_seg ? h->seg.path : "",
+                              .socket_path = h->path};
+    rc = shmx_names_record(&h->names, &info);
+    if (rc < 0) goto fail_seg;
     rc = pthread_mutex_init(&h->mu, NULL);
     if (rc != 0) {
         rc = -rc;
@@ -121,6 +131,8 @@ fail_mutex:
     pthread_mutex_destroy(&h->mu);
 fail_seg:
     if (h->has_seg) shmx_segment_close(&h->seg);
+fail_names:
+    shmx_names_release(&h->names);
 fail_alloc:
     free(h->events);
     free(h->shm);
@@ -163,13 +175,12 @@ static int uid_allowed(const shmx_host_t *h, uid_t uid) {
     return uid == geteuid() || (h->config.allowed_uid != UINT32_MAX && uid == (uid_t)h->config.allowed_uid);
 }
 
-static int reap_locked(shmx_host_t *h, uint32_t idx);
 static void forget_locked(shmx_host_t *h, shmx_channel_t *ch);
 
 /* A free entry (reaping those whose old guest has hung up meanwhile), or max_channels. */
 static uint32_t free_entry_locked(shmx_host_t *h) {
     uint32_t idx = 0;
-    while (idx < h->config.max_channels && (h->shm[idx] != NULL || (h->draining[idx] && !reap_locked(h, idx))))
+    while (idx < h->config.max_channels && (h->shm[idx] != NULL || (h->draining[idx] && !shmx_host_reap_locked(h, idx))))
         idx++;
     return idx;
 }
@@ -215,6 +226,7 @@ static int admit_shm(shmx_host_t *h, int sock, pid_t pid, shmx_channel_t **out) 
                         .segment_bytes = h->seg.size,
                         .max_message = h->config.max_message};
     rc = shmx_bootstrap_send_welcome(ch->sock, &w, h->seg.fd);
+    if (rc == 0) rc = shmx_channel_bells_send(ch); /* the doorbells: after the welcome, before the extents */
     if (rc == 0) rc = shmx_host_service_admit_locked(h, idx, ch->sock);
     if (rc < 0) forget_locked(h, ch); /* the guest left before it was welcomed */
     pthread_mutex_unlock(&h->mu);
@@ -367,7 +379,7 @@ static void rebuild_if_alone_locked(shmx_host_t *h) {
  * not reused, so a guest that is still running can never write into the rings
  * or slots of the next one. Returns 1 once the entry is free.
  */
-static int reap_locked(shmx_host_t *h, uint32_t idx) {
+int shmx_host_reap_locked(shmx_host_t *h, uint32_t idx) {
     shmx_channel_t *ch = h->draining[idx];
     struct pollfd p = {.fd = ch->sock, .events = POLLRDHUP, .revents = 0};
     /* Only a hang-up counts: bytes a guest writes to its socket (POLLIN) do not free the entry. */
@@ -395,7 +407,8 @@ static void forget_locked(shmx_host_t *h, shmx_channel_t *ch) {
             if (ch->sock >= 0) shutdown(ch->sock, SHUT_WR);
             h->shm[idx] = NULL;
             h->draining[idx] = ch;
-            (void)reap_locked(h, idx);
+            /* Not hung up yet: the service thread reaps the entry when it does. */
+            if (!shmx_host_reap_locked(h, idx)) shmx_host_service_watch_draining_locked(h, idx, ch->sock);
             return;
         }
     } else {
@@ -450,6 +463,7 @@ void shmx_host_destroy(shmx_host_t *h) {
     pthread_mutex_destroy(&h->mu);
     shmx_host_extents_close(h);
     if (h->has_seg) shmx_segment_close(&h->seg);
+    shmx_names_release(&h->names); /* last: the name stays ours until every file under it is gone */
     for (uint32_t i = 0; i < h->config.max_channels; i++)
         if (h->watch[i].pidfd >= 0) close(h->watch[i].pidfd);
     free(h->events);

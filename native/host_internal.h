@@ -18,6 +18,7 @@
 #include "extent.h"
 #include "pool.h"
 #include "segment.h"
+#include "shmx/names.h"
 #include "shmx/peer.h"
 
 struct shmx_channel;
@@ -41,6 +42,7 @@ struct shmx_host {
     int listen_fd;
     dev_t sock_dev; /* the socket file we bound: destroy unlinks only that one */
     ino_t sock_ino;
+    shmx_names_lock_t names; /* NAME.lock, held for the host's whole life (names.c) */
     shmx_config_t config; /* validated copy */
     uint32_t transports;  /* what it can give: the configuration's, less shm without a segment (fallback) */
     int has_seg;          /* the segment exists (else only uds guests are served) */
@@ -97,6 +99,19 @@ int shmx_host_service_admit_locked(struct shmx_host *h, uint32_t idx, int sock);
 
 /* shmx_host_service_forget_locked - with mu held: stop watching entry @idx's socket (before it closes) and its child. */
 void shmx_host_service_forget_locked(struct shmx_host *h, uint32_t idx, int sock);
+
+/*
+ * shmx_host_service_watch_draining_locked - with mu held: entry @idx was freed
+ * by the application but its guest has not hung up; reap it (host.c) as soon
+ * as it does.
+ */
+void shmx_host_service_watch_draining_locked(struct shmx_host *h, uint32_t idx, int sock);
+
+/*
+ * shmx_host_reap_locked - with mu held: give draining entry @idx back if its
+ * guest has hung up (host.c). Returns 1 once the entry is free.
+ */
+int shmx_host_reap_locked(struct shmx_host *h, uint32_t idx);
 
 /* shmx_host_service_watch_uds_locked - with mu held: report uds channel @ch's hang-up to the listener. Returns 0 or -errno. */
 int shmx_host_service_watch_uds_locked(struct shmx_host *h, struct shmx_channel *ch);

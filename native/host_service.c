@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "channel_internal.h"
+#include "doorbell.h"
 #include "host_internal.h"
 #include "log.h"
 #include "shmx/errors.h"
@@ -64,6 +65,7 @@
 /* Tokens of pidfds and uds sockets carry a tag bit; shm sockets' tokens are (epoch, index). */
 #define CHILD_TAG (1ull << 62)
 #define UDS_TAG (1ull << 61)
+#define DRAIN_TAG (1ull << 60)
 /* How long a spawned guest's exit status may lag behind its socket's hang-up (both come from its exit). */
 #define EXIT_LAG_MS 50
 #define MAX_EVENTS 16
@@ -181,6 +183,12 @@ void shmx_host_service_forget_locked(shmx_host_t *h, uint32_t idx, int sock) {
     }
 }
 
+void shmx_host_service_watch_draining_locked(shmx_host_t *h, uint32_t idx, int sock) {
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = DRAIN_TAG | token_of(idx, h->epochs[idx])};
+    /* Without it the entry is still reaped, later: when an admission looks for a free one. */
+    (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, sock, &ev);
+}
+
 int shmx_host_service_watch_uds_locked(shmx_host_t *h, shmx_channel_t *ch) {
     /* Hang-ups only: the frames are the channel's to read (EPOLLHUP and EPOLLERR always come). */
     struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = UDS_TAG | (uint64_t)(uintptr_t)ch};
@@ -243,9 +251,8 @@ static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status
     w->ended = 1;
     shmx_host_service_forget_locked(h, idx, ch->sock);
     if (reason == SHMX_PEER_EXPELLED) {
-        /* Relaxed: a one-way flag for the host's receiver, which then delivers nothing more. */
-        __atomic_store_n(&ch->peer_expelled, 1, __ATOMIC_RELAXED);
-        /* Release: a guest that resumes and finds its rings closed reads why (channel.c). */
+        /* Release: both sides' next calls read it (channel_shm.h): the guest learns why, the
+         * host's side delivers nothing more of it. */
         atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_EXPELLED,
                               memory_order_release);
         /* Our half only: the entry stays withheld until the guest hangs up too (host.c reap). */
@@ -255,6 +262,7 @@ static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status
     }
     shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
     shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
+    shmx_channel_wake_local(ch); /* a host side waiting in its own event loop learns it too */
     shmx_peer_event_t ev = {.peer = idx,
                             .epoch = h->epochs[idx],
                             .reason = reason,
@@ -279,8 +287,10 @@ static void hung_up_locked(shmx_host_t *h, uint32_t idx) {
 
 static void child_exited_locked(shmx_host_t *h, uint32_t idx) {
     int status = 0;
-    (void)child_status(h->watch[idx].pidfd, 0, &status);
-    end_locked(h, idx, SHMX_PEER_EXITED, status);
+    /* The application may have reaped it first (its child handle's wait): then the status is
+     * gone, and a made-up 0 would read as a clean exit. */
+    if (child_status(h->watch[idx].pidfd, 0, &status)) end_locked(h, idx, SHMX_PEER_EXITED, status);
+    else end_locked(h, idx, SHMX_PEER_DIED, 0);
 }
 
 /* A uds guest's socket reported a hang-up (or a stale event for a channel since freed). */
@@ -366,6 +376,14 @@ static void dispatch_locked(shmx_host_t *h, const struct epoll_event *e) {
     uint64_t token = e->data.u64;
     if (token & UDS_TAG) {
         uds_hung_up_locked(h, token);
+        return;
+    }
+    if (token & DRAIN_TAG) {
+        uint32_t idx = (uint32_t)token;
+        /* Closing the socket in the reap takes it out of the set. */
+        if (idx < h->config.max_channels && h->draining[idx] != NULL &&
+            token_of(idx, h->epochs[idx]) == (token & ~DRAIN_TAG))
+            (void)shmx_host_reap_locked(h, idx);
         return;
     }
     uint32_t idx = entry_of(h, token);

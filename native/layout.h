@@ -31,7 +31,7 @@
 
 #define SHMX_CACHE_LINE 64u
 #define SHMX_SEGMENT_MAGIC 0x31474553584D4853ull /* "SHMXSEG1" little-endian */
-#define SHMX_LAYOUT_VERSION 2u /* 2: 128-byte config, extent table */
+#define SHMX_LAYOUT_VERSION 3u /* 2: 128-byte config, extent table; 3: the doorbell's armed word in ring control */
 #define SHMX_HEADER_BYTES 4096u
 #define SHMX_READY_MAGIC 0x52454459u /* "READ": header fully written */
 
@@ -111,12 +111,16 @@ typedef struct shmx_ring_ctl {
     alignas(SHMX_CACHE_LINE) _Atomic uint64_t tail; /* producer: position after the last published record */
     alignas(SHMX_CACHE_LINE) _Atomic uint64_t head; /* consumer: position up to which space is released */
     alignas(SHMX_CACHE_LINE) shmx_waitpoint_t data; /* consumer sleeps here waiting for records */
+    /* Consumer sets 1 before it sleeps on its doorbell (not the futex); the producer, which
+     * already reads this line after each commit, swaps it back to 0 and rings. */
+    _Atomic uint32_t armed;
     alignas(SHMX_CACHE_LINE) shmx_waitpoint_t space; /* producer sleeps here waiting for space */
     alignas(SHMX_CACHE_LINE) _Atomic uint32_t closed; /* nonzero once either side closed the channel */
 } shmx_ring_ctl_t;
 _Static_assert(offsetof(shmx_ring_ctl_t, tail) == 0, "tail offset");
 _Static_assert(offsetof(shmx_ring_ctl_t, head) == 64, "head offset");
 _Static_assert(offsetof(shmx_ring_ctl_t, data) == 128, "data waitpoint offset");
+_Static_assert(offsetof(shmx_ring_ctl_t, armed) == 136, "doorbell armed word: in the data waitpoint's line");
 _Static_assert(offsetof(shmx_ring_ctl_t, space) == 192, "space waitpoint offset");
 _Static_assert(offsetof(shmx_ring_ctl_t, closed) == 256, "closed offset");
 _Static_assert(sizeof(shmx_ring_ctl_t) == 320, "ring control size");

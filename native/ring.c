@@ -6,6 +6,8 @@
  *   ctl->head      consumer, release at release  -> producer acquire in claim / space_ready
  *   ctl->tail      producer, release at commit   -> attach (a fresh view starts there)
  *   ctl->closed    either side, release at close -> acquire in peek / ready functions
+ *   ctl->armed     consumer sets 1 (arm), producer swaps to 0 (ring); a Dekker pair of full
+ *                  fences with the record header, like the futex waiters word (wait.h)
  *
  * The consumer polls the 8-byte header of the next record, not ctl->tail: a
  * nonzero header is the publication. That keeps the producer's tail line out
@@ -25,6 +27,8 @@
 #include "ring.h"
 
 #include <string.h>
+
+#include "doorbell.h"
 
 #include "shmx/errors.h"
 
@@ -80,6 +84,7 @@ void shmx_ring_format(shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity) {
     atomic_store_explicit(&ctl->head, 0, memory_order_relaxed);
     atomic_store_explicit(&ctl->data.seq, 0, memory_order_relaxed);
     atomic_store_explicit(&ctl->data.waiters, 0, memory_order_relaxed);
+    atomic_store_explicit(&ctl->armed, 0, memory_order_relaxed);
     atomic_store_explicit(&ctl->space.seq, 0, memory_order_relaxed);
     atomic_store_explicit(&ctl->space.waiters, 0, memory_order_relaxed);
     atomic_store_explicit(&ctl->closed, 0, memory_order_relaxed);
@@ -102,6 +107,7 @@ int shmx_ring_attach(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32
     r->head_cache = head;
     r->head = head;
     r->read = head;
+    r->bell_fd = -1;
     return 0;
 }
 
@@ -151,6 +157,8 @@ int shmx_ring_claim(shmx_ring_t *r, uint32_t body_len, uint16_t kind, void **bod
     return 0;
 }
 
+static void ring_armed(shmx_ring_t *r);
+
 int shmx_ring_commit(shmx_ring_t *r) {
     if (r->claim_total == 0) return -SHMX_ESTATE;
     uint32_t off = (uint32_t)(r->claim_pos & r->mask);
@@ -168,7 +176,18 @@ int shmx_ring_commit(shmx_ring_t *r) {
     /* Release: tail is read only to attach a fresh view (see the top of the file). */
     atomic_store_explicit(&r->ctl->tail, r->tail, memory_order_release);
     shmx_waitpoint_notify(&r->ctl->data);
+    /* Relaxed: the full fence in shmx_waitpoint_notify orders our header store before this
+     * load, pairing with the fence after the store of armed in shmx_ring_arm. One load of a
+     * line the notify just read; the bell is rung only for a consumer that armed. */
+    if (__builtin_expect(atomic_load_explicit(&r->ctl->armed, memory_order_relaxed) != 0, 0)) ring_armed(r);
     return 0;
+}
+
+/* The slow half of a commit or close: take the consumer's arm (one ring per arm) and ring. */
+static __attribute__((noinline)) void ring_armed(shmx_ring_t *r) {
+    /* Relaxed: the exchange only decides who rings; the ordering came from the fences. */
+    if (atomic_exchange_explicit(&r->ctl->armed, 0, memory_order_relaxed) != 0 && r->bell_fd >= 0)
+        shmx_doorbell_ring(r->bell_fd);
 }
 
 int shmx_ring_abort(shmx_ring_t *r) {
@@ -335,6 +354,26 @@ void shmx_ring_close(shmx_ring_ctl_t *ctl) {
     atomic_store_explicit(&ctl->closed, 1, memory_order_release);
     shmx_waitpoint_notify_all(&ctl->data);
     shmx_waitpoint_notify_all(&ctl->space);
+}
+
+void shmx_ring_close_bell(shmx_ring_t *r) {
+    shmx_ring_close(r->ctl);
+    /* The seq_cst RMWs in close do not order a later relaxed load in C11: fence explicitly
+     * (pairs with the fence in shmx_ring_arm, as in commit). Cold path. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&r->ctl->armed, memory_order_relaxed) != 0) ring_armed(r);
+}
+
+int shmx_ring_arm(shmx_ring_t *r) {
+    /* Relaxed store, then a full fence: pairs with the fence in shmx_waitpoint_notify (commit)
+     * or in shmx_ring_close_bell. Either the producer's load of armed sees 1 and rings, or the
+     * loads in data_ready see its header or closed. */
+    atomic_store_explicit(&r->ctl->armed, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!data_ready(r)) return 0;
+    /* Not sleeping after all: spare the producer a ring (relaxed: guards nothing). */
+    atomic_store_explicit(&r->ctl->armed, 0, memory_order_relaxed);
+    return 1;
 }
 
 int shmx_ring_is_closed(const shmx_ring_ctl_t *ctl) {

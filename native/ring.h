@@ -34,6 +34,9 @@ typedef struct shmx_ring {
     /* consumer side (private) */
     uint64_t head;        /* released up to here (mirrors ctl->head) */
     uint64_t read;        /* next record to read (>= head: records between are held) */
+    /* doorbell of this ring's consumer (eventfd; -1: none): the producer rings it after a
+     * commit, and either side on close, when the consumer armed (ctl->armed) */
+    int bell_fd;
 } shmx_ring_t;
 
 /* A record returned by shmx_ring_peek (already validated). */
@@ -52,7 +55,8 @@ void shmx_ring_format(shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity);
 
 /*
  * shmx_ring_attach - set up a private view of a ring; reads the current shared
- * positions once (both sides start from the published tail/head).
+ * positions once (both sides start from the published tail/head). No bell
+ * (bell_fd -1) until the caller sets one.
  * @capacity must be a power of two >= 64 and @data 8-byte aligned, else
  * -SHMX_EINVAL. Returns 0 or -SHMX_ECORRUPT.
  */
@@ -71,7 +75,10 @@ uint32_t shmx_ring_max_body(const shmx_ring_t *r);
  */
 int shmx_ring_claim(shmx_ring_t *r, uint32_t body_len, uint16_t kind, void **body);
 
-/* Producer: publish the open claim (tail store with release, then notify). Returns 0 or -SHMX_ESTATE. */
+/*
+ * Producer: publish the open claim (tail store with release, then notify, then
+ * ring the bell if the consumer armed it). Returns 0 or -SHMX_ESTATE.
+ */
 int shmx_ring_commit(shmx_ring_t *r);
 
 /* Producer: drop the open claim. Returns 0 or -SHMX_ESTATE. */
@@ -124,6 +131,20 @@ int shmx_ring_wait_data(shmx_ring_t *r, int64_t deadline_ns, const shmx_idle_t *
 
 /* Either side: mark closed and wake every waiter on both wait points. */
 void shmx_ring_close(shmx_ring_ctl_t *ctl);
+
+/*
+ * Either side: shmx_ring_close, then ring @r's bell if its consumer armed it,
+ * so a consumer sleeping in an event loop (shmx_channel_fd) wakes too.
+ */
+void shmx_ring_close_bell(shmx_ring_t *r);
+
+/*
+ * Consumer: shmx_ring_arm - announce that this side is about to sleep on its
+ * bell (armed = 1, then a full fence), then look again. Returns 1 if a record
+ * is readable or the ring is closed (armed is withdrawn: do not sleep), 0 if
+ * the producer will ring the bell for the next commit or close.
+ */
+int shmx_ring_arm(shmx_ring_t *r);
 
 /* Either side: nonzero once closed. */
 int shmx_ring_is_closed(const shmx_ring_ctl_t *ctl);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -595,7 +596,13 @@ class FakeHost {
         shmx_hello_t hello;
         if (sock_ < 0 || shmx_bootstrap_recv_hello(sock_, shmx_deadline(10 * kSecond), &hello) != 0) return false;
         shmx_welcome_t w = {SHMX_TRANSPORT_SHM, 0, 0, 1, seg_.config.max_payload, seg_.size, seg_.config.max_message};
-        return shmx_bootstrap_send_welcome(sock_, &w, seg_.fd) == 0;
+        if (shmx_bootstrap_send_welcome(sock_, &w, seg_.fd) != 0) return false;
+        // A guest reads its doorbells right after the welcome.
+        int bells[2] = {eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+        bool sent = bells[0] >= 0 && bells[1] >= 0 && shmx_bootstrap_send_bells(sock_, bells) == 0;
+        for (int b : bells)
+            if (b >= 0) close(b);
+        return sent;
     }
 
     int Announce(const shmx_extent_msg_t &m, int fd) { return shmx_bootstrap_send_extent(sock_, &m, fd); }

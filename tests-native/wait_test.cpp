@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -309,20 +310,26 @@ TEST_F(WaitTest, ShouldWakeRawFutexSleeperInAnotherProcess) {
 }
 
 TEST_F(WaitTest, ShouldStillTimeOutWhilePeerScribblesOnWaitPoint) {
-    /* Spurious wakes and garbage seq/waiters: the waiter re-checks every time, never
-     * reports ready falsely and never gives up before its deadline. */
+    /* Spurious wakes and garbage seq/waiters (RELIABILITY W1): the waiter re-checks every
+     * time, never reports ready falsely, never gives up before its deadline, and spends
+     * CPU only per wake (it goes back to sleep; it never spins on the garbage). */
     Cond c{s};
     shmx_idle_t sleep_now{0, 0};
     int rc;
     int64_t deadline;
+    struct timespec cpu0, cpu1;
     {
         Scribbler peer(&s->wp);
         deadline = shmx_deadline(300 * kMs);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
         rc = shmx_wait_until(&s->wp, cond_ready, &c, deadline, &sleep_now);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
     }
     EXPECT_EQ(-ETIMEDOUT, rc);
     EXPECT_GE(shmx_now_ns(), deadline);
     EXPECT_GT(c.calls.load(), 2) << "woken spuriously and re-checked";
+    int64_t cpu_ns = (cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec);
+    EXPECT_LT(cpu_ns, 150 * kMs) << "a wake storm must not turn the wait into a spin";
 }
 
 TEST_F(WaitTest, ShouldStillSeeReadyWhilePeerScribblesOnWaitPoint) {

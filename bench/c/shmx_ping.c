@@ -15,8 +15,13 @@
  * payload the messages travel as fragments (echoes are reassembled).
  * Payload byte k of message id I is (uint8_t)(k * 7 + I * 13).
  *
+ * With --ticket it attaches as a guest its host spawned (shmx_host_spawn),
+ * by the spawn ticket in $SHMX_TICKET, and pings the same way.
+ *
  * Exit: 0 success, 1 a wrong or missing echo or count, 2 usage, 3 could not
- * connect or the host went away.
+ * connect or the host closed the channel, 4 the host is gone (died or was
+ * destroyed), 5 the host expelled this guest (liveness); 4 and 5 print one
+ * stderr line saying so.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -36,6 +41,7 @@
 
 typedef struct options {
     const char *name;
+    int ticket; /* attach by the spawn ticket in SHMX_TICKET instead of by name */
     uint32_t transport;
     uint32_t size;
     uint64_t count;
@@ -51,6 +57,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: shmx-ping --name NAME [--transport shm|uds] [--size BYTES] [--count N] [--warmup N]\n"
             "                 [--throughput [--memcpy]] [--timeout-ms T] [--spin N]\n"
+            "       shmx-ping --ticket [the same options but --name and --transport]\n"
+            "  --ticket      attach as a guest the host spawned, by the spawn ticket in $SHMX_TICKET\n"
+            "                (shared memory), instead of connecting by name\n"
             "  --transport   shm (default) or uds\n"
             "  --size        payload bytes per message (default 64)\n"
             "  --count       measured messages (default 100000)\n"
@@ -58,7 +67,9 @@ static void usage(FILE *f) {
             "  --throughput  one-way sink messages instead of round trips\n"
             "  --memcpy      with --throughput: print memcpy's rate for the same size first\n"
             "  --timeout-ms  how long to wait for the host to appear (default 10000)\n"
-            "  --spin        busy polls before a wait yields and sleeps (channel idle strategy)\n");
+            "  --spin        busy polls before a wait yields and sleeps (channel idle strategy)\n"
+            "exit: 0 ok, 1 wrong or missing echo, 2 usage, 3 could not connect, 4 the host is gone,\n"
+            "      5 expelled by the host\n");
 }
 
 static int parse(int argc, char **argv, options_t *o) {
@@ -68,6 +79,7 @@ static int parse(int argc, char **argv, options_t *o) {
         {"warmup", required_argument, NULL, 'w'},  {"throughput", no_argument, NULL, 'T'},
         {"timeout-ms", required_argument, NULL, 'o'}, {"spin", required_argument, NULL, 'p'},
         {"memcpy", no_argument, NULL, 'm'},        {"help", no_argument, NULL, 'h'},
+        {"ticket", no_argument, NULL, 'k'},
         {NULL, 0, NULL, 0}};
     *o = (options_t){.transport = SHMX_TRANSPORT_SHM, .size = 64, .count = 100000, .warmup = 1000,
                      .timeout_ms = 10000};
@@ -90,6 +102,7 @@ static int parse(int argc, char **argv, options_t *o) {
             if (tool_parse_u64(optarg, 0, UINT32_MAX, &o->warmup) != 0) return -1;
             break;
         case 'T': o->throughput = 1; break;
+        case 'k': o->ticket = 1; break;
         case 'm': o->memcpy_baseline = 1; break;
         case 'o':
             if (tool_parse_u64(optarg, 0, 86400000, &o->timeout_ms) != 0) return -1;
@@ -103,16 +116,21 @@ static int parse(int argc, char **argv, options_t *o) {
         default: return -1;
         }
     }
-    if (optind != argc || !o->name) return -1;
+    if (optind != argc || (o->ticket ? o->name != NULL : o->name == NULL)) return -1; /* exactly one of them */
+    if (o->ticket && o->transport != SHMX_TRANSPORT_SHM) return -1;                   /* a ticket is shm only */
     return 0;
 }
 
-/* A failed receive or send: the host is gone (exit 3) or something broke (exit 1). */
+/* A failed receive or send: the channel ended (exit 3, 4, 5) or something broke (exit 1). */
 static int fail_io(const char *what, uint64_t id, int64_t rc) {
-    if (rc == -SHMX_ECLOSED || rc == -SHMX_EHOSTGONE) {
-        fprintf(stderr, "ping: the host is gone (%s, message %llu): %s\n", what, (unsigned long long)id,
+    if (rc == -SHMX_EHOSTGONE || rc == -SHMX_EEXPELLED || rc == -SHMX_ECLOSED) {
+        const char *how = rc == -SHMX_EHOSTGONE ? "the host is gone"
+                          : rc == -SHMX_EEXPELLED ? "expelled by the host"
+                                                  : "the host closed the channel";
+        fprintf(stderr, "ping: %s (%s, message %llu): %s\n", how, what, (unsigned long long)id,
                 shmx_strerror((int)rc));
-        return TOOL_EXIT_CONNECT;
+        return rc == -SHMX_EHOSTGONE ? TOOL_EXIT_HOST_GONE : rc == -SHMX_EEXPELLED ? TOOL_EXIT_EXPELLED
+                                                                               : TOOL_EXIT_CONNECT;
     }
     if (rc == -SHMX_EEMPTY) {
         fprintf(stderr, "ping: no reply to message %llu within %lld s\n", (unsigned long long)id,
@@ -341,9 +359,11 @@ int main(int argc, char **argv) {
         return TOOL_EXIT_USAGE;
     }
     shmx_guest_t *g = NULL;
-    int rc = shmx_guest_connect(o.name, o.transport, (int64_t)o.timeout_ms * 1000000LL, &g);
+    int rc = o.ticket ? shmx_guest_attach_ticket(NULL, (int64_t)o.timeout_ms * 1000000LL, &g)
+                      : shmx_guest_connect(o.name, o.transport, (int64_t)o.timeout_ms * 1000000LL, &g);
     if (rc < 0) {
-        fprintf(stderr, "ping: could not connect to '%s': %s\n", o.name, shmx_strerror(rc));
+        if (o.ticket) fprintf(stderr, "ping: could not attach by the spawn ticket in $SHMX_TICKET: %s\n", shmx_strerror(rc));
+        else fprintf(stderr, "ping: could not connect to '%s': %s\n", o.name, shmx_strerror(rc));
         return TOOL_EXIT_CONNECT;
     }
     shmx_channel_t *ch = shmx_guest_channel(g);

@@ -189,6 +189,65 @@ void shmx_channel_set_idle(shmx_channel_t *ch, uint32_t spin_iterations, uint32_
  */
 int shmx_channel_region(const shmx_channel_t *ch, int i, void **base, size_t *len);
 
+/*
+ * Waiting in your own event loop.
+ *
+ * A channel exposes one file descriptor that becomes readable when it may
+ * have something to receive or has changed state (closed, peer gone), so a
+ * thread can wait for several channels and its own sockets at once. The
+ * sender rings it only after the receiver armed it: a busy pair still makes
+ * no system call. The loop, per channel:
+ *
+ *     for (;;) {
+ *         while ((rc = shmx_channel_receive(ch, &m, 0)) == 0) { handle(&m); shmx_channel_release(ch, &m); }
+ *         if (rc != -SHMX_EEMPTY) break;                // closed, host gone, or a bad frame
+ *         if (shmx_channel_arm(ch) == 0)
+ *             poll_or_epoll_wait(shmx_channel_fd(ch));  // sleep; wakes for data, close, hang-up
+ *     }
+ *
+ * The descriptor is level-triggered: use it with poll, select or epoll in
+ * level mode (not EPOLLET). It stays readable once the peer hung up; receive
+ * then reports -SHMX_ECLOSED or -SHMX_EHOSTGONE (a shm receive with timeout 0
+ * looks at the socket every few dozen calls, so a few may still say
+ * -SHMX_EEMPTY first). One thread waits on a channel's fd at a time.
+ *
+ * A shm channel has its doorbells when its host and guest both support them
+ * (layout version 3); one without (opened directly on a segment) answers
+ * -SHMX_ESTATE from shmx_channel_fd and shmx_channel_arm: wait in
+ * shmx_channel_receive with a timeout instead.
+ */
+
+/*
+ * shmx_channel_fd - the channel's pollable descriptor. For shm, an epoll set
+ * (made on the first call, owned and closed by the channel, close-on-exec)
+ * holding this side's doorbell and the bootstrap socket's hang-up; for uds,
+ * the socket itself. Do not read, write or close it; it stays the same for
+ * the channel's life.
+ * Returns the descriptor (>= 0), -SHMX_ESTATE (no doorbells, or no socket),
+ * -SHMX_EINVAL (@ch NULL) or -errno (epoll_create1, epoll_ctl).
+ */
+int shmx_channel_fd(shmx_channel_t *ch);
+
+/*
+ * shmx_channel_arm - announce that the caller is about to sleep on
+ * shmx_channel_fd(), then look once more. Call it after a receive returned
+ * -SHMX_EEMPTY (for uds it sees only the socket, not frames already read
+ * into the channel's buffer), from the receiving thread.
+ * Returns 1 if something may be received or the channel closed or the peer
+ * hung up (do not sleep: receive), 0 if the caller may sleep on the fd (the
+ * next message, close or hang-up makes it readable), -SHMX_ESTATE (no
+ * doorbells, see above), -SHMX_EINVAL or -errno.
+ */
+int shmx_channel_arm(shmx_channel_t *ch);
+
+/*
+ * shmx_channel_wake_local - make this side's shmx_channel_fd() readable now,
+ * so that a thread sleeping on it looks at the channel again (for example
+ * after another thread changed its state). A no-op for uds channels and
+ * channels without doorbells.
+ */
+void shmx_channel_wake_local(shmx_channel_t *ch);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -16,7 +16,9 @@
 #include "errors.h"
 #include "frame.h"
 #include "log.h"
+#include "names.h"
 #include "peer.h"
+#include "spawn.h"
 #include "stream.h"
 
 #define SHMX_VERSION_MAJOR 0

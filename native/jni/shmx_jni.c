@@ -13,6 +13,10 @@
 #include <string.h>
 
 #define SHMX_JNI_NATIVE_CLASS "io/shmx/internal/Native"
+
+/* Named resources: list and clean (shmx_jni_names.c). */
+extern const JNINativeMethod shmx_jni_names_methods[];
+extern const int shmx_jni_names_method_count;
 #define SHMX_JNI_ERRORS_CLASS "io/shmx/internal/Errors"
 
 /* Cached in JNI_OnLoad, released in JNI_OnUnload. */
@@ -324,6 +328,21 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved SHMX_JNI_UNUSED) {
     if (rc == 0) {
         rc = register_table(env, native_class, shmx_jni_stream_methods, shmx_jni_stream_method_count);
     }
+    if (rc == 0) {
+        rc = register_table(env, native_class, shmx_jni_spawn_methods, shmx_jni_spawn_method_count);
+    }
+    if (rc == 0) {
+        rc = register_table(env, native_class, shmx_jni_names_methods, shmx_jni_names_method_count);
+    }
+    if (rc == 0) {
+        rc = register_table(env, native_class, shmx_jni_liveness_methods, shmx_jni_liveness_method_count);
+    }
+    if (rc == 0) {
+        rc = shmx_jni_liveness_load(vm, env);
+    }
+    if (rc == 0) {
+        rc = register_table(env, native_class, shmx_jni_events_methods, shmx_jni_events_method_count);
+    }
     (*env)->DeleteLocalRef(env, native_class);
     if (rc != 0) {
         release_globals(env);
@@ -337,5 +356,6 @@ JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved SHMX_JNI_UNUSED) 
     if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) {
         return;
     }
+    shmx_jni_liveness_unload(env);
     release_globals(env);
 }

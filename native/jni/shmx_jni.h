@@ -67,6 +67,20 @@ extern const JNINativeMethod shmx_jni_channel_methods[];
 extern const int shmx_jni_channel_method_count;
 extern const JNINativeMethod shmx_jni_stream_methods[];
 extern const int shmx_jni_stream_method_count;
+extern const JNINativeMethod shmx_jni_spawn_methods[];
+extern const int shmx_jni_spawn_method_count;
+extern const JNINativeMethod shmx_jni_liveness_methods[];
+extern const int shmx_jni_liveness_method_count;
+extern const JNINativeMethod shmx_jni_events_methods[];
+extern const int shmx_jni_events_method_count;
+
+/*
+ * shmx_jni_liveness_load - from JNI_OnLoad: cache what the peer listener and
+ * log trampolines call, and route shmx_log to System.Logger. Returns 0 or -1
+ * with an exception pending. shmx_jni_liveness_unload undoes it (JNI_OnUnload).
+ */
+int shmx_jni_liveness_load(JavaVM *vm, JNIEnv *env);
+void shmx_jni_liveness_unload(JNIEnv *env);
 
 /*
  * shmx_jni_throw - throw the typed Java exception for @code (a negative shmx

@@ -15,6 +15,8 @@ static const char *transport_name(jint t) {
         return "shm";
     case SHMX_TRANSPORT_UDS:
         return "uds";
+    case SHMX_TRANSPORT_AUTO:
+        return "auto";
     default:
         return "?";
     }
