@@ -1,5 +1,6 @@
 package io.shmx;
 
+import io.shmx.internal.Errors;
 import io.shmx.internal.Native;
 import io.shmx.internal.Regions;
 
@@ -8,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.ReadOnlyBufferException;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A two-way message link between a host and one guest: the Java face of a C
@@ -32,6 +34,18 @@ import java.util.Objects;
  * and verifies the CRC-32 over the copy. A zero-copy view is only as stable as
  * the sending peer is honest (its CRC was checked when it was received, not
  * again later); use the copying receive when that matters.
+ *
+ * <h2>When the other side ends</h2>
+ * On the guest side, once the host died or was destroyed every send, claim,
+ * commit and receive (also one already waiting) throws
+ * {@link HostGoneException}, and once the host expelled the guest
+ * ({@link ShmxConfig#livenessMillis()}) {@link ExpelledException}; the channel
+ * is finished and its {@link Guest} should be closed. {@link #release(Message)}
+ * and {@link Claim#abort()} return those codes instead of throwing, so that
+ * clean-up in a {@code finally} block still runs. A channel the other side
+ * merely closed returns {@link Status#CLOSED} (after what was published has
+ * been received). The host learns of a guest's end through
+ * {@link Host#onPeerEvent(PeerListener)}.
  *
  * <h2>Timeouts and waiting</h2>
  * Timeouts are nanoseconds: 0 tries once, a negative value waits without
@@ -101,7 +115,9 @@ public final class Channel implements AutoCloseable {
     private final int maxPayload;
     private final int maxMessage;
     private final int index;
+    private final long epoch;
     private volatile boolean closed;
+    private volatile int endCode; // a guest's -SHMX_EHOSTGONE or -SHMX_EEXPELLED once seen: every later call throws it
     private volatile Regions regions;
     private boolean unlistedMemory; // guarded by this: the C side hands out memory outside its regions
     private volatile long unlistedViews;
@@ -128,6 +144,7 @@ public final class Channel implements AutoCloseable {
         int maxMsg = Native.channelMaxMessage(handle);
         this.maxMessage = maxMsg < 0 ? Integer.MAX_VALUE : maxMsg;
         this.index = Native.channelIndex(handle);
+        this.epoch = Integer.toUnsignedLong(Native.channelEpoch(handle));
         this.regions = Regions.load(handle);
         this.copyMeta = Message.allocateStructs(1);
         this.copyMetaAddress = Native.bufferAddress(copyMeta);
@@ -179,6 +196,7 @@ public final class Channel implements AutoCloseable {
         if (closed) {
             return Status.CLOSED;
         }
+        checkEnded("send");
         long r = length > maxPayload
                 ? Native.channelSendMessageArray(handle, type, id, src, offset, length, timeoutNanos)
                 : Native.channelSendArray(handle, type, flags, id, src, offset, length, timeoutNanos);
@@ -224,6 +242,7 @@ public final class Channel implements AutoCloseable {
             if (closed) {
                 return Status.CLOSED;
             }
+            checkEnded("send");
             if (src != sendBuffer) {
                 sendAddress = Native.bufferAddress(src);
                 sendBuffer = src;
@@ -272,6 +291,7 @@ public final class Channel implements AutoCloseable {
     }
 
     private long sendFailure(long r, int length) {
+        ended(r, "send");
         if (r == ESTATE) {
             throw new IllegalStateException("a claim is open on this channel: commit or abort it before sending");
         }
@@ -320,6 +340,7 @@ public final class Channel implements AutoCloseable {
             lastClaimStatus = Status.CLOSED;
             return null;
         }
+        checkEnded("claim");
         long a = Native.channelClaim(handle, length, timeoutNanos);
         if (a < 0) {
             lastClaimStatus = (int) sendFailure(a, length);
@@ -348,6 +369,7 @@ public final class Channel implements AutoCloseable {
         }
         long r = length < 0 ? Native.channelCommit(handle, type, flags, id)
                 : Native.channelCommitLen(handle, length, type, flags, id);
+        ended(r, "commit");
         if (r == ESTATE) {
             throw new IllegalStateException("commit without an open claim");
         }
@@ -378,8 +400,10 @@ public final class Channel implements AutoCloseable {
      * @param message      a flyweight not currently holding a message
      * @param timeoutNanos how long to wait: 0 once, &lt; 0 without limit
      * @return {@link Status#OK}, {@link Status#EMPTY}, {@link Status#CLOSED} (closed and drained),
-     *         {@link Status#HOST_GONE}, {@link Status#CRC_MISMATCH} or another decode code (that message was
-     *         dropped), {@link Status#CORRUPT} (the peer broke the protocol)
+     *         {@link Status#CRC_MISMATCH} or another decode code (that message was dropped),
+     *         {@link Status#CORRUPT} (the peer broke the protocol)
+     * @throws HostGoneException     (guest) the host died or was destroyed, also while waiting
+     * @throws ExpelledException     (guest) the host expelled this guest
      * @throws IllegalStateException if {@code message} still holds an unreleased message, or a uds channel
      *                               already holds another message (uds holds one at a time)
      */
@@ -391,11 +415,14 @@ public final class Channel implements AutoCloseable {
         if (closed) {
             return Status.CLOSED;
         }
+        checkEnded("receive");
         int rc = Native.channelReceive(handle, message.metaAddress, timeoutNanos);
         if (rc == 0) {
             message.decode(this);
         } else if (rc == ESTATE) {
             throw holdsOne();
+        } else {
+            ended(rc, "receive");
         }
         return rc;
     }
@@ -425,6 +452,25 @@ public final class Channel implements AutoCloseable {
         }
     }
 
+    /** Throws when a guest's channel is finished for good: the host is gone or expelled this guest. */
+    private void ended(long rc, String operation) {
+        if (rc == Errors.EHOSTGONE || rc == Errors.EEXPELLED) {
+            endCode = (int) rc;
+            throw Errors.channelException((int) rc, operation);
+        }
+    }
+
+    /**
+     * Throws what an earlier call found, so that once one call saw the end every later one reports it too
+     * (the C library notices a dead host on a send only when it must wait, or every few claims).
+     */
+    private void checkEnded(String operation) {
+        int c = endCode;
+        if (c != 0) {
+            throw Errors.channelException(c, operation);
+        }
+    }
+
     private IllegalStateException holdsOne() {
         return new IllegalStateException("this " + transport + " channel holds one received message at a time:"
                 + " release the held message before receiving another");
@@ -436,8 +482,10 @@ public final class Channel implements AutoCloseable {
      * order they were received.
      *
      * @param message a message received from this channel and not yet released
-     * @return {@link Status#OK}, {@link Status#BAD_SLOT} (its slot was reclaimed meanwhile) or
-     *         {@link Status#CLOSED} (the channel was closed; nothing to give back)
+     * @return {@link Status#OK}, {@link Status#BAD_SLOT} (its slot was reclaimed meanwhile),
+     *         {@link Status#CLOSED} (the channel was closed; nothing to give back), or on a finished guest
+     *         channel {@link Status#HOST_GONE} / {@link Status#EXPELLED} (returned, not thrown: release is
+     *         clean-up)
      * @throws IllegalStateException if the message is not held from this channel, or is not the oldest held
      */
     public int release(Message message) {
@@ -486,10 +534,12 @@ public final class Channel implements AutoCloseable {
         if (closed) {
             return Status.CLOSED;
         }
+        checkEnded("receiveBatch");
         int n = Native.channelReceiveBatch(handle, batch.address, batch.capacity(), timeoutNanos);
         if (n == ESTATE) {
             throw holdsOne();
         }
+        ended(n, "receiveBatch");
         if (n > 0) {
             batch.count = n;
             Message[] ms = batch.messages;
@@ -539,7 +589,9 @@ public final class Channel implements AutoCloseable {
         if (closed) {
             return Status.CLOSED;
         }
+        checkEnded("receive");
         long r = Native.channelReceiveCopyArray(handle, dst, offset, capacity, copyMetaAddress, timeoutNanos);
+        ended(r, "receive");
         if (info != null && (r >= 0 || r == Status.BUFFER_TOO_SMALL)) {
             info.set(copyMeta);
         }
@@ -568,12 +620,14 @@ public final class Channel implements AutoCloseable {
             if (closed) {
                 return Status.CLOSED;
             }
+            checkEnded("receive");
             if (dst != receiveBuffer) {
                 receiveAddress = Native.bufferAddress(dst);
                 receiveBuffer = dst;
             }
             r = (int) Native.channelReceiveCopy(handle, receiveAddress + pos, room, copyMetaAddress, timeoutNanos);
             Reference.reachabilityFence(dst);
+            ended(r, "receive");
             if (info != null && (r >= 0 || r == Status.BUFFER_TOO_SMALL)) {
                 info.set(copyMeta);
             }
@@ -596,7 +650,9 @@ public final class Channel implements AutoCloseable {
      * @param timeoutNanos how long to wait for the first fragment (the rest is waited for while the sender
      *                     lives)
      * @return the payload, or null if no message arrived within the timeout
-     * @throws ShmxException if the channel is closed ({@link Status#CLOSED}, {@link Status#HOST_GONE}), or the
+     * @throws HostGoneException (guest) the host died or was destroyed
+     * @throws ExpelledException (guest) the host expelled this guest
+     * @throws ShmxException if the channel is closed ({@link Status#CLOSED}), or the
      *                       message was dropped: longer than {@link #maxMessage()} ({@link Status#TOO_BIG}),
      *                       out of sequence ({@link Status#FRAGMENT}), or a bad frame (e.g.
      *                       {@link Status#CRC_MISMATCH})
@@ -608,6 +664,7 @@ public final class Channel implements AutoCloseable {
             if (meta[0] == Status.EMPTY) {
                 return null;
             }
+            ended(meta[0], "receiveMessage");
             throw new ShmxException("receiveMessage: " + Status.toString(meta[0]), (int) meta[0], null);
         }
         if (info != null) {
@@ -647,9 +704,99 @@ public final class Channel implements AutoCloseable {
             return null;
         }
         if (r < 0) {
+            ended(r, "openInputStream");
             throw new ShmxException("openInputStream: " + Status.toString(r), (int) r, null);
         }
         return new MessageInputStream(r, timeoutNanos);
+    }
+
+    // ---- waiting in an event loop -----------------------------------------------
+
+    /**
+     * The channel's pollable file descriptor, for event loops of your own
+     * (JNI, netty's epoll transport): it becomes readable when the channel
+     * may have something to receive or has changed state (closed, peer gone).
+     * It is level-triggered, owned by the channel (never close it) and the
+     * same for the channel's life. Sleep on it only after {@link #arm()}
+     * returned false; see {@link #awaitReadable(long, TimeUnit)} for the
+     * loop, and {@link ChannelPoller} to wait for many channels at once.
+     *
+     * @return the descriptor: an epoll set for shm, the socket for uds
+     * @throws IllegalStateException if the channel is closed, or has no doorbells (a peer of a version before
+     *                               them)
+     */
+    public int eventFd() {
+        if (closed) {
+            throw new IllegalStateException("the channel is closed");
+        }
+        int fd = Native.channelEventFd(handle);
+        if (fd < 0) {
+            throw eventFailure("eventFd", fd);
+        }
+        return fd;
+    }
+
+    /**
+     * Announces that the receiving thread is about to sleep on
+     * {@link #eventFd()}, then looks once more. Call it after a receive
+     * returned {@link Status#EMPTY}, on the receiving thread.
+     *
+     * @return true if something may be received or the channel closed or its peer hung up (receive now, do not
+     *         sleep); false if the caller may sleep on the descriptor: the next message, close or hang-up makes
+     *         it readable
+     * @throws IllegalStateException if the channel has no doorbells
+     */
+    public boolean arm() {
+        if (closed) {
+            return true;
+        }
+        int rc = Native.channelArm(handle);
+        if (rc < 0) {
+            throw eventFailure("arm", rc);
+        }
+        return rc > 0;
+    }
+
+    /**
+     * Arms the channel and sleeps on its descriptor until it becomes readable
+     * or the timeout passes. A receive loop that sleeps in the kernel only
+     * when there is nothing to do:
+     *
+     * <pre>{@code
+     * Message m = new Message();
+     * for (;;) {
+     *     int rc;
+     *     while ((rc = ch.receive(m, 0)) == Status.OK) {
+     *         handle(m);
+     *         ch.release(m);
+     *     }
+     *     if (rc != Status.EMPTY) break;          // closed, host gone, bad frame
+     *     ch.awaitReadable(1, TimeUnit.SECONDS);   // true or false: look again
+     * }
+     * }</pre>
+     *
+     * @param timeout how long to sleep; 0 only looks, negative waits without limit
+     * @param unit    the timeout's unit
+     * @return true if something may be received (or the channel's state changed), false on timeout
+     * @throws IllegalStateException if the channel has no doorbells
+     */
+    public boolean awaitReadable(long timeout, TimeUnit unit) {
+        if (closed) {
+            return true;
+        }
+        int rc = Native.channelAwait(handle, timeout < 0 ? -1L : unit.toNanos(timeout));
+        if (rc < 0) {
+            throw eventFailure("awaitReadable", rc);
+        }
+        return rc > 0;
+    }
+
+    private RuntimeException eventFailure(String op, int rc) {
+        if (rc == ESTATE) {
+            return new IllegalStateException(op + ": this channel has no doorbells (its peer predates them, or it"
+                    + " was opened without a host and guest); receive with a timeout instead");
+        }
+        return new ShmxException(op + ": " + Status.toString(rc), rc, null);
     }
 
     // ---- state -----------------------------------------------------------------
@@ -672,6 +819,15 @@ public final class Channel implements AutoCloseable {
     /** @return the channel's entry number in its segment (0 for uds) */
     public int index() {
         return index;
+    }
+
+    /**
+     * @return the incarnation of the guest this channel serves: its entry's epoch when it was given out (a
+     *         later guest on the same entry gets a larger one; unsigned 32-bit; 0 for uds). Events of
+     *         {@link Host#onPeerEvent(PeerListener)} carry it.
+     */
+    public long epoch() {
+        return epoch;
     }
 
     /**
@@ -730,6 +886,9 @@ public final class Channel implements AutoCloseable {
      */
     @Override
     public void close() {
+        if (host != null) {
+            host.checkNotServiceThread("close a host channel"); // freeing waits for that very thread
+        }
         synchronized (lock()) {
             if (closed) {
                 return;

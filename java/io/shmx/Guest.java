@@ -4,6 +4,7 @@ import io.shmx.internal.Native;
 import io.shmx.internal.NativeLoader;
 
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A process attached to a host's segment through one {@link Channel}: the
@@ -35,7 +36,9 @@ public final class Guest implements AutoCloseable {
      * for it to appear (the directory is watched; nothing is polled).
      *
      * @param name      the host's name
-     * @param transport {@link Transport#SHM} or {@link Transport#UDS}
+     * @param transport {@link Transport#SHM}, {@link Transport#UDS}, or {@link Transport#AUTO} (shared memory
+     *                  when the host can give it, else the Unix socket: {@link Channel#transport()} says which,
+     *                  and a fallback is logged once as a warning through {@link System.Logger})
      * @param timeout   how long to wait for the host; negative waits without limit
      * @return the connected guest
      * @throws NoHostException             if no host listens under that name within the timeout
@@ -52,7 +55,7 @@ public final class Guest implements AutoCloseable {
      * As {@link #connect(String, Transport, Duration)} with a timeout in nanoseconds.
      *
      * @param name         the host's name
-     * @param transport    {@link Transport#SHM} or {@link Transport#UDS}
+     * @param transport    {@link Transport#SHM}, {@link Transport#UDS} or {@link Transport#AUTO}
      * @param timeoutNanos how long to wait for the host: 0 once, &lt; 0 without limit
      * @return the connected guest
      */
@@ -68,12 +71,52 @@ public final class Guest implements AutoCloseable {
         }
     }
 
+    /**
+     * Attaches as a guest its host spawned ({@link Host#spawn}, or
+     * {@code shmx_host_spawn} in C), by the spawn ticket the host put in this
+     * process's environment as {@code SHMX_TICKET}; nothing is looked up by
+     * name. Waits up to 10 s for the host's welcome (it is normally queued
+     * already).
+     *
+     * <pre>{@code
+     * try (Guest guest = Guest.attachTicket()) {
+     *     Channel ch = guest.channel();
+     *     ...
+     * }
+     * }</pre>
+     *
+     * @return the attached guest; {@link #name()} is {@code "(spawned)"}
+     * @throws ShmxException              code SHMX_EINVAL if there is no valid ticket (not spawned by a host)
+     * @throws ConnectionRefusedException if the host's welcome does not match the ticket, or the host is gone
+     * @throws SegmentValidationException if the segment failed validation
+     */
+    public static Guest attachTicket() {
+        return attachTicket(TimeUnit.SECONDS.toNanos(10));
+    }
+
+    /**
+     * As {@link #attachTicket()}, waiting up to {@code timeoutNanos} (at least 2 s) for the welcome.
+     *
+     * @param timeoutNanos how long to wait: &lt; 0 without limit
+     * @return the attached guest
+     */
+    public static Guest attachTicket(long timeoutNanos) {
+        NativeLoader.ensureLoaded();
+        long h = Native.guestAttachTicket(null, timeoutNanos);
+        try {
+            return new Guest("(spawned)", h);
+        } catch (RuntimeException | Error e) {
+            Native.guestClose(h);
+            throw e;
+        }
+    }
+
     /** @return the guest's channel to its host (owned by the guest; freed by {@link #close()}) */
     public Channel channel() {
         return channel;
     }
 
-    /** @return the host's name */
+    /** @return the host's name ({@code "(spawned)"} for a guest attached by {@link #attachTicket()}) */
     public String name() {
         return name;
     }

@@ -130,7 +130,8 @@ public final class ShmxConfig {
     public Set<Transport> transports() {
         EnumSet<Transport> s = EnumSet.noneOf(Transport.class);
         for (Transport t : Transport.values()) {
-            if ((values[ConfigLayout.TRANSPORTS] & t.code()) != 0) {
+            // AUTO is a guest's request (both bits), never an offer of its own
+            if (t != Transport.AUTO && (values[ConfigLayout.TRANSPORTS] & t.code()) != 0) {
                 s.add(t);
             }
         }

@@ -38,8 +38,16 @@ public final class Status {
     public static final int CORRUPT = -4130;
     /** A slot reference was invalid or reclaimed ({@code -SHMX_EBADSLOT}). */
     public static final int BAD_SLOT = -4131;
-    /** The host is gone (guest side, {@code -SHMX_EHOSTGONE}). */
+    /**
+     * The host is gone (guest side, {@code -SHMX_EHOSTGONE}). Channel calls throw {@link HostGoneException}
+     * with this code rather than return it.
+     */
     public static final int HOST_GONE = -4144;
+    /**
+     * The host expelled this guest for leaving its messages unconsumed too long ({@code -SHMX_EEXPELLED}).
+     * Channel calls throw {@link ExpelledException} with this code rather than return it.
+     */
+    public static final int EXPELLED = -4146;
     /** A fragment of another message interrupted a message ({@code -SHMX_EFRAGMENT}). */
     public static final int FRAGMENT = -4136;
 
@@ -56,6 +64,7 @@ public final class Status {
             {"4136", "SHMX_EFRAGMENT"},
             {"4140", "SHMX_EPROTO"}, {"4141", "SHMX_EPEERCRED"}, {"4142", "SHMX_EFULL"},
             {"4143", "SHMX_ETRANSPORT"}, {"4144", "SHMX_EHOSTGONE"}, {"4145", "SHMX_ENOHOST"},
+            {"4146", "SHMX_EEXPELLED"},
         };
         for (String[] n : names) {
             SHMX_NAMES[Integer.parseInt(n[0]) - 4096] = n[1];

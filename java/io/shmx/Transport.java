@@ -1,11 +1,21 @@
 package io.shmx;
 
-/** What a channel runs over. A host may offer both; a guest asks for one. */
+/**
+ * What a channel runs over. A host may offer both {@link #SHM} and
+ * {@link #UDS}; a guest asks for one of them or for {@link #AUTO}, and
+ * {@link Channel#transport()} says which one it got.
+ */
 public enum Transport {
     /** Rings and pool in the shared segment: the fast path. */
     SHM(1),
     /** The same frames over the host's Unix socket: the baseline and fallback. */
-    UDS(2);
+    UDS(2),
+    /**
+     * A guest's request only: shared memory when the host can give it (it offers shm, has a segment and a
+     * free entry), else the Unix socket with the same API and frames (hybrid fallback). Never the transport of
+     * a channel, and a host that "offers" it offers both.
+     */
+    AUTO(3);
 
     private final int code;
 
@@ -13,7 +23,10 @@ public enum Transport {
         this.code = code;
     }
 
-    /** @return the C value ({@code SHMX_TRANSPORT_SHM} = 1, {@code SHMX_TRANSPORT_UDS} = 2) */
+    /**
+     * @return the C value ({@code SHMX_TRANSPORT_SHM} = 1, {@code SHMX_TRANSPORT_UDS} = 2,
+     *         {@code SHMX_TRANSPORT_AUTO} = 3)
+     */
     public int code() {
         return code;
     }
@@ -33,7 +46,7 @@ public enum Transport {
     }
 
     /**
-     * @param name "shm" or "uds" (any case)
+     * @param name "shm", "uds" or "auto" (any case)
      * @return the matching constant
      * @throws IllegalArgumentException for anything else
      */
@@ -43,6 +56,6 @@ public enum Transport {
                 return t;
             }
         }
-        throw new IllegalArgumentException("unknown transport '" + name + "' (shm or uds)");
+        throw new IllegalArgumentException("unknown transport '" + name + "' (shm, uds or auto)");
     }
 }

@@ -2,7 +2,9 @@ package io.shmx.internal;
 
 import io.shmx.ConfigurationException;
 import io.shmx.ConnectionRefusedException;
+import io.shmx.ExpelledException;
 import io.shmx.HostExistsException;
+import io.shmx.HostGoneException;
 import io.shmx.NoHostException;
 import io.shmx.SegmentValidationException;
 import io.shmx.ShmxException;
@@ -28,6 +30,36 @@ public final class Errors {
     /** Called from C (shmx_jni_throw); must not throw. */
     static Throwable newException(int code, String operation, String detail) {
         return exception(code, operation, detail);
+    }
+
+    /** -SHMX_EHOSTGONE. */
+    public static final int EHOSTGONE = -4144;
+    /** -SHMX_EEXPELLED. */
+    public static final int EEXPELLED = -4146;
+
+    /**
+     * Builds the exception for a channel call that found its channel finished
+     * for good: {@link HostGoneException} for {@code -SHMX_EHOSTGONE} (the
+     * guest's host died or was destroyed), {@link ExpelledException} for
+     * {@code -SHMX_EEXPELLED}; any other code as {@link #exception}.
+     *
+     * @param code      the code the C library returned (sign ignored)
+     * @param operation what failed, e.g. {@code receive}
+     * @return the typed exception (not thrown)
+     */
+    public static ShmxException channelException(int code, String operation) {
+        int c = code > 0 ? -code : code;
+        if (c != EHOSTGONE && c != EEXPELLED) {
+            return exception(c, operation, null);
+        }
+        String text;
+        try {
+            text = Native.strerror(c);
+        } catch (LinkageError e) {
+            text = "code " + c;
+        }
+        String m = operation + " failed: " + text + " (" + Status.name(c) + ", " + c + ")";
+        return c == EHOSTGONE ? new HostGoneException(m, c, text) : new ExpelledException(m, c, text);
     }
 
     /**
@@ -63,6 +95,8 @@ public final class Errors {
             case 4144: // SHMX_EHOSTGONE
             case ECONNREFUSED:
                 return new ConnectionRefusedException(m, c, text);
+            case 4146: // SHMX_EEXPELLED
+                return new ExpelledException(m, c, text);
             case 4130: // SHMX_ECORRUPT
             case 4131: // SHMX_EBADSLOT
             case 4132: // SHMX_EHEADER

@@ -541,4 +541,203 @@ public final class Native {
      * @return 0 or -code
      */
     public static native int readerEnd(long r, long timeoutNanos);
+
+    // ---- named resources (cold, throwing) -------------------------------------
+
+    /**
+     * shmx_names_list_in: every host and leftover of this user, as
+     * {@code io.shmx.HostNames} reads it (a fixed number of strings per entry).
+     *
+     * @param socketDir the socket directory, or null for the default
+     * @param shmDir    the segment directory, or null for /dev/shm
+     * @return the entries' fields, flat; throws the typed exception on failure
+     */
+    public static native String[] namesList(String socketDir, String shmDir);
+
+    /**
+     * shmx_names_clean_in: removes the stale entries and tells which.
+     *
+     * @param socketDir the socket directory, or null for the default
+     * @param shmDir    the segment directory, or null for /dev/shm
+     * @return the removed entries' fields, flat; throws the typed exception on failure
+     */
+    public static native String[] namesClean(String socketDir, String shmDir);
+
+    // ---- liveness, transports, diagnostics (native/jni/shmx_jni_liveness.c) ----
+
+    /**
+     * shmx_channel_epoch.
+     *
+     * @param ch channel handle
+     * @return the epoch (unsigned 32-bit), 0 for uds
+     */
+    public static native int channelEpoch(long ch);
+
+    /**
+     * shmx_host_transports.
+     *
+     * @param host host handle
+     * @return the bits of SHMX_TRANSPORT_SHM (1) and SHMX_TRANSPORT_UDS (2) the host can give now
+     */
+    public static native int hostTransports(long host);
+
+    /**
+     * shmx_host_set_peer_listener with a trampoline that calls
+     * {@code target.peerEvent(int, int, int, int, int, int, long)} (target is an io.shmx.Host) on the
+     * service thread, attached to the JVM as a daemon. Throws on failure.
+     *
+     * @param host   host handle
+     * @param target the Host (held by a global reference until {@link #hostListenFree})
+     * @return the trampoline's state, to free after the host is destroyed
+     */
+    public static native long hostListen(long host, Object target);
+
+    /**
+     * Frees what {@link #hostListen} made. Only after shmx_host_destroy (no callback can run).
+     *
+     * @param hook the state returned by hostListen
+     */
+    public static native void hostListenFree(long hook);
+
+    /**
+     * shmx_pool_stats of the host's pool (diagnostic).
+     *
+     * @param host host handle
+     * @param out  at least 1 + 4 * 8 ints: [0] the class count, then per class free, claimed, sent, total
+     * @return the class count
+     */
+    public static native int hostPoolStats(long host, int[] out);
+
+    // ---- event-loop integration (native/jni/shmx_jni_events.c) -------------------
+
+    /**
+     * shmx_channel_fd.
+     *
+     * @param ch channel handle
+     * @return the channel's pollable descriptor (&ge; 0) or -code
+     */
+    public static native int channelEventFd(long ch);
+
+    /**
+     * shmx_channel_arm.
+     *
+     * @param ch channel handle
+     * @return 1 (receive now), 0 (may sleep on the fd) or -code
+     */
+    public static native int channelArm(long ch);
+
+    /**
+     * Arm, then poll the channel's fd.
+     *
+     * @param ch           channel handle
+     * @param timeoutNanos how long to sleep: 0 only looks, &lt; 0 without limit
+     * @return 1 if something may be received, 0 on timeout, or -code
+     */
+    public static native int channelAwait(long ch, long timeoutNanos);
+
+    /**
+     * A new poller: an epoll set with its own wake-up eventfd.
+     *
+     * @return the poller handle (&gt; 0) or -errno
+     */
+    public static native long pollerCreate();
+
+    /**
+     * Watch {@code fd} for readability, reported as {@code token}.
+     *
+     * @param poller poller handle
+     * @param fd     descriptor
+     * @param token  what pollerWait reports for it, &ge; 0
+     * @return 0 or -errno
+     */
+    public static native int pollerAdd(long poller, int fd, int token);
+
+    /**
+     * Stop watching {@code fd}.
+     *
+     * @param poller poller handle
+     * @param fd     descriptor
+     * @return 0 or -errno
+     */
+    public static native int pollerRemove(long poller, int fd);
+
+    /**
+     * epoll_wait: the tokens of ready descriptors go into {@code tokens}.
+     *
+     * @param poller       poller handle
+     * @param tokens       receives up to its length (at most 64) tokens
+     * @param timeoutNanos how long to wait (millisecond granularity), &lt; 0 without limit
+     * @return the number of tokens written (0: timeout or wakeup) or -errno
+     */
+    public static native int pollerWait(long poller, int[] tokens, long timeoutNanos);
+
+    /**
+     * Make a pollerWait in progress (or the next one) return.
+     *
+     * @param poller poller handle
+     */
+    public static native void pollerWakeup(long poller);
+
+    /**
+     * Close the poller's descriptors and free it.
+     *
+     * @param poller poller handle
+     */
+    public static native void pollerClose(long poller);
+
+    // ---- spawned guests (native/jni/shmx_jni_spawn.c) ---------------------------
+
+    /**
+     * shmx_host_spawn; throws the typed exception on failure (e.g. code -ENOENT for a missing program).
+     *
+     * @param host       host handle
+     * @param argv       the command: argv[0] is the program (searched in PATH without a '/')
+     * @param envp       "NAME=value" entries, or null for this process's environment
+     * @param cwd        the working directory, or null for this process's
+     * @param channelOut receives the host's channel handle in [0]
+     * @return the shmx_child_t handle
+     */
+    public static native long hostSpawn(long host, String[] argv, String[] envp, String cwd, long[] channelOut);
+
+    /**
+     * shmx_child_pid.
+     *
+     * @param child child handle
+     * @return the process id
+     */
+    public static native long childPid(long child);
+
+    /**
+     * shmx_child_wait: waits and reaps.
+     *
+     * @param child        child handle
+     * @param timeoutNanos 0 only looks, negative waits without limit
+     * @return the wait status (&gt;= 0, as waitpid reports it) or -code (-ETIMEDOUT while it runs)
+     */
+    public static native long childWait(long child, long timeoutNanos);
+
+    /**
+     * shmx_child_kill (pidfd_send_signal).
+     *
+     * @param child  child handle
+     * @param signal the signal number
+     * @return 0 or -code (-ESRCH: it has exited; -SHMX_EINVAL: reaped already)
+     */
+    public static native int childKill(long child, int signal);
+
+    /**
+     * shmx_child_free: closes the pidfd; neither kills nor waits.
+     *
+     * @param child child handle
+     */
+    public static native void childFree(long child);
+
+    /**
+     * shmx_guest_attach_ticket; throws the typed exception on failure.
+     *
+     * @param ticket       the ticket text, or null for SHMX_TICKET from the environment
+     * @param timeoutNanos bound on the handshake
+     * @return a shmx_guest_t handle
+     */
+    public static native long guestAttachTicket(String ticket, long timeoutNanos);
 }

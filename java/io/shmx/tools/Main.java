@@ -5,7 +5,7 @@ import java.util.Arrays;
 
 /**
  * The shmx command-line tool ({@code scripts/shmx}): {@code ping}, {@code pong},
- * {@code demo} and {@code tunnel}. Ping and pong behave exactly like the C programs
+ * {@code demo}, {@code tunnel}, {@code ls} and {@code clean}. Ping and pong behave exactly like the C programs
  * {@code build/bin/shmx-ping} and {@code build/bin/shmx-pong}, so that any C or
  * Java ping works with any C or Java pong.
  *
@@ -16,7 +16,9 @@ import java.util.Arrays;
  * </pre>
  *
  * Exit codes: 0 success, 1 failure (wrong or missing echo), 2 usage error,
- * 3 could not connect.
+ * 3 could not connect (or the host closed the channel), 4 the host is gone
+ * (ping: it died or was destroyed mid-run, {@code HostGoneException}), 5 the
+ * host expelled this guest (ping: {@code ExpelledException}).
  */
 public final class Main {
     /** Exit status: success. */
@@ -27,6 +29,10 @@ public final class Main {
     public static final int EXIT_USAGE = 2;
     /** Exit status: could not connect (no host, refused). */
     public static final int EXIT_CONNECT = 3;
+    /** Exit status: the host died or was destroyed during the run (ping). */
+    public static final int EXIT_HOST_GONE = 4;
+    /** Exit status: the host expelled this guest for leaving its messages unconsumed (ping). */
+    public static final int EXIT_EXPELLED = 5;
 
     private Main() {
     }
@@ -64,6 +70,10 @@ public final class Main {
                 return Demo.run(rest);
             case "tunnel":
                 return Tunnel.run(rest);
+            case "ls":
+                return HostsTool.ls(rest, System.out, System.err);
+            case "clean":
+                return HostsTool.clean(rest, System.out, System.err);
             case "help":
             case "-h":
             case "--help":
@@ -89,6 +99,11 @@ public final class Main {
         out.println("       accept TCP connections and carry each over shmx to the host NAME");
         out.println("  " + Tunnel.USAGE_CONNECT);
         out.println("       the shmx host NAME: open a TCP connection to the target for each carried stream");
-        out.println("exit codes: 0 ok, 1 wrong or missing echo, 2 usage, 3 could not connect");
+        out.println("  " + HostsTool.USAGE_LS);
+        out.println("       this user's hosts, one line each: NAME  live|stale  pid=...  socket=...  [segment=...]");
+        out.println("  " + HostsTool.USAGE_CLEAN);
+        out.println("       remove the stale hosts' files (never a live host's); print what went");
+        out.println("exit codes: 0 ok, 1 wrong or missing echo, 2 usage, 3 could not connect, 4 the host is gone,"
+                + " 5 expelled by the host");
     }
 }

@@ -2,7 +2,9 @@ package io.shmx.tools;
 
 import io.shmx.Channel;
 import io.shmx.ConnectionRefusedException;
+import io.shmx.ExpelledException;
 import io.shmx.Guest;
+import io.shmx.HostGoneException;
 import io.shmx.Message;
 import io.shmx.MessageInfo;
 import io.shmx.NoHostException;
@@ -22,7 +24,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@code shmx ping --name NAME [--transport shm|uds] [--size BYTES] [--count N]
  * [--warmup N] [--throughput] [--timeout-ms T]}: the guest side of the
- * ping-pong protocol.
+ * ping-pong protocol. With {@code --ticket} instead of {@code --name} it
+ * attaches as a guest its host spawned, by the spawn ticket in
+ * {@code $SHMX_TICKET} (shared memory; see {@link io.shmx.Guest#attachTicket()}),
+ * and pings the same way.
  *
  * <p>Payload byte k of the message with id {@code id} is
  * {@code (byte) (k * 7 + id * 13)}; ids are the channel's sequence numbers
@@ -36,7 +41,9 @@ import java.util.concurrent.TimeUnit;
  * payload the request travels as fragments and the echo, which the pong sends
  * fragment by fragment as the request arrives, is reassembled by a second
  * thread while the request is still going out.
- * Exit codes: 0, 1 (wrong or missing echo), 2 (usage), 3 (could not connect).
+ * Exit codes: 0, 1 (wrong or missing echo), 2 (usage), 3 (could not connect, or the host closed the
+ * channel), 4 (the host is gone: it died or was destroyed; one stderr line says so), 5 (the host expelled
+ * this guest; one stderr line says "expelled").
  */
 final class Ping {
     private static final long REPLY_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
@@ -44,12 +51,16 @@ final class Ping {
     private static final long SINK_END_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(60);
 
     static final String USAGE = "usage: shmx ping --name NAME [--transport shm|uds] [--size BYTES] [--count N]"
-            + " [--warmup N] [--throughput] [--timeout-ms T] [--spin N]";
+            + " [--warmup N] [--throughput] [--timeout-ms T] [--spin N]"
+            + "\n       shmx ping --ticket [the same options but --name and --transport]"
+            + " (a guest its host spawned: attach by $SHMX_TICKET)"
+            + "\nexit: 0 ok, 1 wrong or missing echo, 2 usage, 3 could not connect, 4 the host is gone,"
+            + " 5 expelled by the host";
 
     private Ping() {
     }
 
-    /** Thrown for a wrong or missing echo (exit status 1) or a host that went away (exit status 3). */
+    /** Thrown for a wrong or missing echo (exit status 1) or a channel that ended (exit status 3, 4 or 5). */
     private static final class Failure extends Exception {
         private static final long serialVersionUID = 1L;
         final int exitCode;
@@ -63,11 +74,17 @@ final class Ping {
             this.exitCode = exitCode;
         }
 
-        /** A failed send or receive: the host is gone (exit 3), or something else broke (exit 1). */
+        /** A failed send or receive: the channel ended (exit 3, 4, 5), or something else broke (exit 1). */
         static Failure io(String what, long id, long status) {
-            if (status == Status.CLOSED || status == Status.HOST_GONE) {
-                return new Failure("the host is gone (" + what + ", message " + id + "): " + Status.toString(status),
-                        Main.EXIT_CONNECT);
+            String where = " (" + what + ", message " + id + "): " + Status.toString(status);
+            if (status == Status.HOST_GONE) {
+                return new Failure("the host is gone" + where, Main.EXIT_HOST_GONE);
+            }
+            if (status == Status.EXPELLED) {
+                return new Failure("expelled by the host" + where, Main.EXIT_EXPELLED);
+            }
+            if (status == Status.CLOSED) {
+                return new Failure("the host closed the channel" + where, Main.EXIT_CONNECT);
             }
             if (status == Status.EMPTY) {
                 return new Failure("no reply to message " + id + " within 5 s");
@@ -78,6 +95,7 @@ final class Ping {
 
     static int run(String[] argv) {
         String name;
+        boolean ticket;
         Transport transport;
         int size;
         int count;
@@ -87,12 +105,16 @@ final class Ping {
         long spin;
         try {
             Args a = Args.parse(argv, Set.of("name", "transport", "size", "count", "warmup", "timeout-ms",
-                    "spin"), Set.of("throughput", "help"));
+                    "spin"), Set.of("throughput", "help", "ticket"));
             if (a.flag("help")) {
                 System.out.println(USAGE);
                 return Main.EXIT_OK;
             }
-            name = a.required("name");
+            ticket = a.flag("ticket");
+            if (ticket && (a.has("name") || a.has("transport"))) {
+                throw new Args.UsageException("--ticket attaches by $SHMX_TICKET: no --name or --transport with it");
+            }
+            name = ticket ? "(spawned)" : a.required("name");
             String t = a.string("transport", "shm");
             if (!t.equals("shm") && !t.equals("uds")) {
                 throw new Args.UsageException("--transport must be shm or uds: '" + t + "'");
@@ -112,7 +134,8 @@ final class Ping {
 
         Guest guest;
         try {
-            guest = Guest.connect(name, transport, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+            guest = ticket ? Guest.attachTicket(TimeUnit.MILLISECONDS.toNanos(timeoutMs))
+                    : Guest.connect(name, transport, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
         } catch (IllegalArgumentException e) {
             System.err.println("ping: " + e.getMessage());
             return Main.EXIT_USAGE;
@@ -142,6 +165,12 @@ final class Ping {
         } catch (Failure e) {
             System.err.println("ping: " + e.getMessage());
             return e.exitCode;
+        } catch (HostGoneException e) {
+            System.err.println("ping: the host is gone: " + e.getMessage());
+            return Main.EXIT_HOST_GONE;
+        } catch (ExpelledException e) {
+            System.err.println("ping: expelled by the host: " + e.getMessage());
+            return Main.EXIT_EXPELLED;
         } finally {
             guest.close();
         }
