@@ -14,10 +14,10 @@
  *
  * A successful shm welcome is followed at once by the channel's doorbells:
  *   bells   (host -> guest, 16 bytes): u32 magic SHMX_BELLS_MAGIC, u16 version 1,
- *           u16 count 2, u64 reserved 0; with two eventfds attached, in ring
- *           order: the host-to-guest ring's bell (the guest waits on it), then
- *           the guest-to-host ring's bell (the guest rings it). Fresh for every
- *           guest; never sent over uds.
+ *           u16 count 2, u64 reserved 0; with the guest's ends of the two bell
+ *           socketpairs attached, in ring order: the host-to-guest ring's (the
+ *           guest waits on it), then the guest-to-host ring's (the guest rings
+ *           it). Fresh for every guest; never sent over uds.
  *
  * After that the socket stays open for the life of the channel and
  * carries the pool's growth (nothing else; a uds channel's socket carries its
@@ -131,7 +131,7 @@ int shmx_bootstrap_send_bells(int fd, const int bells[2]);
  * descriptors in the order sent (close-on-exec; both -1 on error, when every
  * fd that came is closed; extras are closed). Returns 0, -SHMX_EPROTO
  * (malformed, or fewer than two fds), -SHMX_EHOSTGONE (the host hung up),
- * -ETIMEDOUT or -errno. The caller checks that they are eventfds.
+ * -ETIMEDOUT or -errno. The caller checks that they are stream sockets.
  */
 int shmx_bootstrap_recv_bells(int fd, int64_t deadline_ns, int bells_out[2]);
 

@@ -27,6 +27,7 @@
 
 #include "channel_shm.h"
 #include "doorbell.h"
+#include "host_internal.h"
 #include "shmx/errors.h"
 #include "shmx/frame.h"
 
@@ -76,6 +77,19 @@ int shmx_shm_end_code(shmx_channel_t *ch) {
     /* Relaxed: a one-way flag; a thread that misses it finds the same facts itself. */
     __atomic_store_n(&ch->peer_end, code, __ATOMIC_RELAXED);
     return code;
+}
+
+/* Declared in channel_shm.h. */
+int shmx_shm_violation(shmx_channel_t *ch, int rc) {
+    if (ch->is_host && ch->host != NULL && (rc == -SHMX_ECORRUPT || rc == -SHMX_EBADSLOT))
+        shmx_host_quarantine(ch->host, ch, rc);
+    return rc;
+}
+
+/* The slow end of a record fetch: what a failure means for this side. */
+static __attribute__((noinline)) int shm_record_failed(shmx_channel_t *ch, int rc) {
+    if (rc == -SHMX_ECLOSED) return shmx_shm_end_code(ch);
+    return shmx_shm_violation(ch, rc);
 }
 
 /* ---- opening and closing --------------------------------------------------- */
@@ -134,8 +148,9 @@ int shmx_channel_close(shmx_channel_t *ch) {
     set_closed_locally(ch);
     if (ch->transport == SHMX_TRANSPORT_SHM) {
         /* Both rings: our receiver and sender and the peer's wake up at once. */
-        shmx_ring_close_bell(&ch->tx);
-        shmx_ring_close_bell(&ch->rx);
+        shmx_ring_close_bell(&ch->tx); /* the peer's sleeper, through its bell */
+        shmx_ring_close(ch->rx.ctl);
+        shmx_channel_wake_local(ch);   /* our own sleeper: its bell is the peer's to ring */
     } else if (ch->sock >= 0) {
         /*
          * Both directions: the peer sees EOF and its sends fail; our own blocked
@@ -249,7 +264,7 @@ static inline __attribute__((always_inline)) int shm_next_record(shm_channel_t *
     if (__builtin_expect(end != 0, 0)) return end;
     int rc = shmx_ring_peek(&x->ch.rx, rec);
     if (rc == -SHMX_EEMPTY) rc = shm_wait_record(x, rec, timeout_ns);
-    return rc == -SHMX_ECLOSED ? shmx_shm_end_code(&x->ch) : rc;
+    return __builtin_expect(rc == 0, 1) ? 0 : shm_record_failed(&x->ch, rc);
 }
 
 /* Where a peeked record's frame lies. */
@@ -309,9 +324,9 @@ static int shm_receive(shm_channel_t *x, shmx_message_t *msg, int64_t timeout_ns
     rc = shm_locate(ch, &rec, &loc);
     if (rc == 0) rc = shmx_frame_header_decode(loc.hdr, loc.src, loc.payload_len, ch->max_payload, &f);
     if (rc != 0) {
-        if (defer) shm_unpeek(ch, &rec);
-        else shm_drop_record(x, &rec, &loc);
-        return rc;
+        if (defer) return shm_unpeek(ch, &rec), rc; /* the next call reports it (and quarantines) */
+        shm_drop_record(x, &rec, &loc);
+        return shmx_shm_violation(ch, rc);
     }
     msg->data = f.payload;
     msg->length = f.length;
@@ -417,7 +432,7 @@ int64_t shmx_channel_receive_copy(shmx_channel_t *ch, void *dst, size_t cap, shm
         rc = shmx_frame_header_decode(loc.hdr, dst, loc.payload_len, ch->max_payload, &f);
     }
     shm_drop_record(x, &rec, &loc); /* delivered (copied) or bad: either way consumed */
-    if (rc != 0) return rc;
+    if (rc != 0) return shmx_shm_violation(ch, rc);
     if (meta != NULL)
         *meta = (shmx_message_t){.data = dst, .length = f.length, .type = f.type, .flags = f.flags, .id = f.id,
                                  .end_ = rec.end, .slot_class_ = NO_SLOT, .slot_index_ = NO_SLOT,

@@ -2,8 +2,9 @@
  * Event-loop integration: the channel's pollable fd, arming, and attaching
  * the doorbells (doorbell.h).
  *
- * A shm channel's fd is an epoll set of this side's rx bell and the
- * bootstrap socket's hang-up. arm() drains the bell, announces the sleep in
+ * A shm channel's fd is an epoll set of this side's rx bell, its private
+ * wake eventfd and the bootstrap socket's hang-up. arm() drains the bell
+ * and the wake eventfd, announces the sleep in
  * the ring (shmx_ring_arm) and looks once more; the producer's commit (or
  * either side's close) rings the bell only for an armed consumer. A peer
  * that dies between publishing and ringing closes its socket, which the set
@@ -13,6 +14,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "bootstrap.h"
@@ -20,21 +23,34 @@
 #include "doorbell.h"
 #include "shmx/errors.h"
 
-/* Own @h2g and @g2h (open eventfds) and point each ring at its consumer's bell. */
-static void attach(shmx_channel_t *ch, int h2g, int g2h) {
+/*
+ * Own this side's ends @h2g and @g2h and point each ring at its bell: we send
+ * on the tx ring's, we wait on the rx ring's. Plus the private wake eventfd.
+ * Returns 0, or -errno with @h2g and @g2h closed.
+ */
+static int attach(shmx_channel_t *ch, int h2g, int g2h) {
+    int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake < 0) {
+        int rc = -errno;
+        close(h2g);
+        close(g2h);
+        return rc;
+    }
     ch->bell[SHMX_RING_HOST_TO_GUEST] = h2g;
     ch->bell[SHMX_RING_GUEST_TO_HOST] = g2h;
-    /* Each ring's bell is its consumer's: we ring tx's for the peer, rx's wakes us. */
+    ch->wake_fd = wake;
     ch->tx.bell_fd = ch->is_host ? h2g : g2h;
     ch->rx.bell_fd = ch->is_host ? g2h : h2g;
     ch->has_bells = 1;
+    return 0;
 }
 
 static void detach(shmx_channel_t *ch) {
     if (!ch->has_bells) return;
     close(ch->bell[0]);
     close(ch->bell[1]);
-    ch->bell[0] = ch->bell[1] = -1;
+    close(ch->wake_fd);
+    ch->bell[0] = ch->bell[1] = ch->wake_fd = -1;
     ch->tx.bell_fd = ch->rx.bell_fd = -1;
     ch->has_bells = 0;
 }
@@ -44,21 +60,28 @@ static int attachable(const shmx_channel_t *ch) {
     return ch->has_bells ? -SHMX_ESTATE : 0;
 }
 
-int shmx_channel_bells_create(shmx_channel_t *ch) {
+int shmx_channel_bells_create(shmx_channel_t *ch, int guest[2]) {
     int rc = attachable(ch);
     if (rc < 0) return rc;
-    int fds[2];
-    rc = shmx_doorbell_create_pair(fds);
+    int host[2];
+    rc = shmx_doorbell_create(host, guest);
     if (rc < 0) return rc;
-    attach(ch, fds[0], fds[1]);
-    return 0;
+    rc = attach(ch, host[SHMX_RING_HOST_TO_GUEST], host[SHMX_RING_GUEST_TO_HOST]);
+    if (rc < 0) {
+        close(guest[0]);
+        close(guest[1]);
+    }
+    return rc;
 }
 
 int shmx_channel_bells_send(shmx_channel_t *ch) {
     if (ch != NULL && ch->sock < 0) return -SHMX_EINVAL;
-    int rc = shmx_channel_bells_create(ch);
+    int guest[2];
+    int rc = shmx_channel_bells_create(ch, guest);
     if (rc < 0) return rc;
-    rc = shmx_bootstrap_send_bells(ch->sock, ch->bell);
+    rc = shmx_bootstrap_send_bells(ch->sock, guest);
+    close(guest[0]); /* the guest has its own copies now, or never will */
+    close(guest[1]);
     if (rc < 0) detach(ch);
     return rc;
 }
@@ -73,8 +96,7 @@ int shmx_channel_bells_adopt(shmx_channel_t *ch, int h2g, int g2h) {
         if (g2h >= 0 && g2h != h2g) close(g2h);
         return rc;
     }
-    attach(ch, h2g, g2h);
-    return 0;
+    return attach(ch, h2g, g2h);
 }
 
 int shmx_channel_bells_recv(shmx_channel_t *ch, int64_t deadline_ns) {
@@ -103,7 +125,7 @@ int shmx_channel_fd(shmx_channel_t *ch) {
     /* Acquire: pairs with the CAS below, so the set a racing caller made is complete. */
     int cur = __atomic_load_n(&ch->events_fd_plus1, __ATOMIC_ACQUIRE);
     if (cur > 0) return cur - 1;
-    int ep = shmx_doorbell_epoll(ch->rx.bell_fd, ch->sock);
+    int ep = shmx_doorbell_epoll(ch->rx.bell_fd, ch->wake_fd, ch->sock);
     if (ep < 0) return ep;
     /* Two first callers on different threads: one set wins, the other is closed. */
     int expected = 0;
@@ -136,6 +158,8 @@ int shmx_channel_arm(shmx_channel_t *ch) {
     if (!ch->has_bells) return -SHMX_ESTATE;
     /* Drain first: a ring that lands after this is kept and wakes the next poll. */
     shmx_doorbell_drain(ch->rx.bell_fd);
+    uint64_t woken;
+    (void)!read(ch->wake_fd, &woken, sizeof woken); /* ours alone, non-blocking: EAGAIN when not woken */
     if (shmx_ring_arm(&ch->rx)) return 1;
     /* A peer gone between publishing and ringing: its records wait in the ring. The set
      * watches the socket too; answering here spares the caller one empty wake-up. */
@@ -145,5 +169,7 @@ int shmx_channel_arm(shmx_channel_t *ch) {
 
 void shmx_channel_wake_local(shmx_channel_t *ch) {
     if (ch == NULL || ch->transport != SHMX_TRANSPORT_SHM || !ch->has_bells) return;
-    shmx_doorbell_ring(ch->rx.bell_fd);
+    uint64_t one = 1;
+    /* Our own eventfd, non-blocking: EAGAIN only with the counter at its maximum, already woken. */
+    (void)!write(ch->wake_fd, &one, sizeof one);
 }

@@ -62,7 +62,8 @@ struct shmx_channel {
 
     /* doorbells (channel_events.c, doorbell.h); shm only */
     int has_bells;        /* bell[] attached (both open, owned by the channel) */
-    int bell[2];          /* eventfds by ring: [SHMX_RING_HOST_TO_GUEST], [SHMX_RING_GUEST_TO_HOST] */
+    int bell[2];          /* this side's bell ends by ring: [SHMX_RING_HOST_TO_GUEST], [SHMX_RING_GUEST_TO_HOST] */
+    int wake_fd;          /* private eventfd in the epoll set: shmx_channel_wake_local (valid with has_bells) */
     int events_fd_plus1;  /* shmx_channel_fd's epoll set + 1 (0: not made yet; calloc'd channels start so) */
 };
 

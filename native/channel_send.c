@@ -14,11 +14,10 @@
 #include "channel_shm.h"
 #include "shmx/errors.h"
 
-/* Claim a ring record, waiting for space until the deadline (*@deadline computed on first need). */
-static int shm_claim_record(shmx_channel_t *ch, uint32_t body_len, uint16_t kind, int64_t timeout_ns,
-                            int64_t *deadline, void **body) {
-    int rc = shmx_ring_claim(&ch->tx, body_len, kind, body);
-    if (rc != -SHMX_EWOULDBLOCK || timeout_ns == 0) return rc;
+/* The slow path of shm_claim_record: wait for space in slices. */
+static int shm_wait_record_space(shmx_channel_t *ch, uint32_t body_len, uint16_t kind, int64_t timeout_ns,
+                                 int64_t *deadline, void **body) {
+    int rc;
     if (*deadline == NO_DEADLINE) *deadline = shmx_deadline(timeout_ns);
     shmx_idle_t idle = ch->idle;
     for (;;) {
@@ -34,6 +33,20 @@ static int shm_claim_record(shmx_channel_t *ch, uint32_t body_len, uint16_t kind
         if (whole && shmx_sock_hung_up(ch->sock)) return shmx_shm_end_code(ch);
         idle = later_slices(&ch->idle);
     }
+}
+
+/*
+ * Claim a ring record, waiting for space until the deadline (*@deadline
+ * computed on first need). The ring's head is the receiver's: one that fails
+ * validation is the receiver's violation.
+ */
+static int shm_claim_record(shmx_channel_t *ch, uint32_t body_len, uint16_t kind, int64_t timeout_ns,
+                            int64_t *deadline, void **body) {
+    int rc = shmx_ring_claim(&ch->tx, body_len, kind, body);
+    if (__builtin_expect(rc == 0, 1)) return 0;
+    if (rc == -SHMX_EWOULDBLOCK && timeout_ns != 0)
+        rc = shm_wait_record_space(ch, body_len, kind, timeout_ns, deadline, body);
+    return rc == -SHMX_ECORRUPT ? shmx_shm_violation(ch, rc) : rc;
 }
 
 /* Allocate a slot, waiting in slices (a close or a hang-up must not leave us asleep until the deadline). */
@@ -91,7 +104,7 @@ static int shm_window_wait(shm_channel_t *x, uint32_t len, int64_t deadline) {
         if (rc == 0) rc = shm_retire_in_flight(x);
         idle = later_slices(&ch->idle);
     }
-    return rc;
+    return rc == -SHMX_ECORRUPT ? shmx_shm_violation(ch, rc) : rc;
 }
 
 static int shm_claim(shmx_channel_t *ch, uint32_t len, int64_t timeout_ns, void **data) {

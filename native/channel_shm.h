@@ -78,6 +78,13 @@ int shmx_shm_end_code(shmx_channel_t *ch);
  * marked EXPELLED (one load of a line that rarely changes): the guest gets
  * -SHMX_EEXPELLED, the host's side -SHMX_ECLOSED and nothing more of it.
  */
+/*
+ * A call of the host's met @rc on this channel: if it is a protocol violation
+ * by the guest (-SHMX_ECORRUPT from its ring, -SHMX_EBADSLOT from a slot
+ * reference it sent), quarantine the guest (host.c). Returns @rc.
+ */
+int shmx_shm_violation(shmx_channel_t *ch, int rc);
+
 static inline __attribute__((always_inline)) int shmx_shm_ended(shmx_channel_t *ch) {
     /* Relaxed: one-way announcements; records and slots read before them are fine. */
     int end = __atomic_load_n(&ch->peer_end, __ATOMIC_RELAXED);

@@ -50,7 +50,7 @@ void shmx_config_default(shmx_config_t *cfg) {
     cfg->max_message = 64u * MIB;
     cfg->window_bytes = 4u * MIB;
     cfg->extent_bytes = 8u * MIB;
-    cfg->liveness_ms = 2000;
+    cfg->liveness_ms = 10000; /* long enough for a GC pause or a burst of work, short enough to free a stuck guest's share */
     cfg->pool_max_bytes = 256ull * MIB;
 }
 

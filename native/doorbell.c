@@ -1,4 +1,4 @@
-/* Doorbell eventfds and the per-channel epoll set; see doorbell.h. */
+/* Doorbell socketpairs and the per-channel epoll set; see doorbell.h. */
 #include "doorbell.h"
 
 #include <errno.h>
@@ -6,33 +6,38 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "shmx/errors.h"
 
-int shmx_doorbell_create_pair(int fds[2]) {
-    fds[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fds[0] < 0) return -errno;
-    fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fds[1] < 0) {
+int shmx_doorbell_create(int host[2], int guest[2]) {
+    int h2g[2], g2h[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, h2g) != 0) return -errno;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, g2h) != 0) {
         int rc = -errno;
-        close(fds[0]);
-        fds[0] = -1;
+        close(h2g[0]);
+        close(h2g[1]);
         return rc;
     }
+    /* Only the producer sends and only the consumer reads each pair. */
+    host[SHMX_RING_HOST_TO_GUEST] = h2g[0];
+    guest[SHMX_RING_HOST_TO_GUEST] = h2g[1];
+    host[SHMX_RING_GUEST_TO_HOST] = g2h[0];
+    guest[SHMX_RING_GUEST_TO_HOST] = g2h[1];
     return 0;
 }
 
 int shmx_doorbell_check(int fd) {
-    /* An eventfd names itself so in /proc; anything else (a pipe, a socket that never
-     * becomes readable) would make the channel's wake-ups silently wrong. */
-    char link[64], target[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, target, sizeof target - 1);
-    if (n < 0) return errno == ENOENT ? -SHMX_EPROTO : -errno;
-    target[n] = '\0';
-    if (strcmp(target, "anon_inode:[eventfd]") != 0) return -SHMX_EPROTO;
+    /* Anything but a stream socket (a pipe, a file) would make the wake-ups silently wrong. */
+    int domain = 0, type = 0;
+    socklen_t len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+        return errno == ENOTSOCK || errno == EBADF ? -SHMX_EPROTO : -errno;
+    len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -errno;
+    if (domain != AF_UNIX || type != SOCK_STREAM) return -SHMX_EPROTO;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0) return -errno;
     if ((fl & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return -errno;
@@ -40,28 +45,32 @@ int shmx_doorbell_check(int fd) {
 }
 
 void shmx_doorbell_ring(int fd) {
-    uint64_t one = 1;
     ssize_t w;
-    /* EAGAIN: the counter is at its maximum, which already reads as rung. */
+    /* EAGAIN: the buffer is full, which already reads as rung; EPIPE: the peer is gone. */
     do {
-        w = write(fd, &one, sizeof one);
+        w = send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (w < 0 && errno == EINTR);
 }
 
+/* Reads per drain: what a well-behaved peer queues is one byte per arm; a flood stays for later. */
+#define DRAIN_READS 4
+
 void shmx_doorbell_drain(int fd) {
-    uint64_t v;
-    ssize_t r;
-    /* One read zeroes an eventfd (no EFD_SEMAPHORE); EAGAIN: it was zero. */
-    do {
-        r = read(fd, &v, sizeof v);
-    } while (r < 0 && errno == EINTR);
+    char buf[256];
+    for (int i = 0; i < DRAIN_READS; i++) {
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < (ssize_t)sizeof buf) return; /* emptied, nothing there, or the peer is gone */
+    }
 }
 
-int shmx_doorbell_epoll(int bell, int sock) {
+int shmx_doorbell_epoll(int bell, int wake, int sock) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = bell};
     int rc = epoll_ctl(ep, EPOLL_CTL_ADD, bell, &ev) == 0 ? 0 : -errno;
+    struct epoll_event wv = {.events = EPOLLIN, .data.fd = wake};
+    if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, wake, &wv) != 0) rc = -errno;
     if (rc == 0 && sock >= 0) {
         /* Hang-up only: EPOLLHUP and EPOLLERR are always reported; POLLIN would fire for
          * extent announcements (guest) and grow requests (host) that others read. */

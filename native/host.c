@@ -63,6 +63,7 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     h->listen_fd = -1;
     h->epoll_fd = -1;
     h->stop_fd = -1;
+    h->kick_fd = -1;
     h->config = c;
     h->shm = calloc(c.max_channels, sizeof *h->shm);
     h->draining = calloc(c.max_channels, sizeof *h->draining);
@@ -70,7 +71,8 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     h->uds = calloc(c.max_channels, sizeof *h->uds);
     h->watch = calloc(c.max_channels, sizeof *h->watch);
     h->events = calloc(2u * c.max_channels, sizeof *h->events);
-    if (!h->shm || !h->draining || !h->epochs || !h->uds || !h->watch || !h->events) {
+    h->reporting = calloc(2u * c.max_channels, sizeof *h->reporting);
+    if (!h->shm || !h->draining || !h->epochs || !h->uds || !h->watch || !h->events || !h->reporting) {
         rc = -ENOMEM;
         goto fail_alloc;
     }
@@ -100,7 +102,7 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
         h->pool_slot_bytes = shmx_pool_slot_bytes(&c);
     }
     /* At once: in named mode this also guards the segment file against clean and other claims. */
-    shmx_names_info_t info = {.segment_mode = h->has_seg ? h->seg.mode : c.segment_mode,
+    shmx_names_info_t info = {.segment_mode = h->has_seg ? h->seg.mode : SHMX_SEGMENT_MEMFD, /* no file to guard */
                               .segment_path = h->has_seg ? h->seg.path : "",
                               .socket_path = h->path};
     rc = shmx_names_record(&h->names, &info);
@@ -135,6 +137,7 @@ fail_names:
     shmx_names_release(&h->names);
 fail_alloc:
     free(h->events);
+    free(h->reporting);
     free(h->shm);
     free(h->draining);
     free(h->epochs);
@@ -193,6 +196,8 @@ static int admit_shm(shmx_host_t *h, int sock, pid_t pid, shmx_channel_t **out) 
         return refuse(sock, SHMX_TRANSPORT_SHM, -SHMX_EFULL);
     }
     shmx_channel_ctl_t *ctl = shmx_segment_channel(&h->seg, idx);
+    /* A guest before may have scribbled on the shared header: the newcomer validates it. */
+    shmx_segment_restore_header(&h->seg);
     shmx_segment_reset_rings(&h->seg, idx);
     atomic_store_explicit(&ctl->bye, 0, memory_order_relaxed); /* published with the state below */
     uint32_t epoch = h->epochs[idx] + 1u;
@@ -368,7 +373,10 @@ static void drain_guest_ring(shmx_host_t *h, shmx_channel_t *ch) {
 static void rebuild_if_alone_locked(shmx_host_t *h) {
     for (uint32_t i = 0; i < h->config.max_channels; i++)
         if (h->shm[i] != NULL || h->draining[i] != NULL) return;
-    uint32_t back = shmx_pool_rebuild(&h->pool);
+    /* With no channel left the host holds nothing: a slot still "sent to the host" is one a
+     * guest died with between handing it over and publishing its record. */
+    uint32_t back = shmx_pool_reclaim_owner(&h->pool, SHMX_OWNER_HOST);
+    back += shmx_pool_rebuild(&h->pool);
     if (back != 0)
         shmx_log(SHMX_LOG_INFO, "host: %u pool slots lost by guests that died inside a pool operation are back", back);
 }
@@ -467,6 +475,7 @@ void shmx_host_destroy(shmx_host_t *h) {
     for (uint32_t i = 0; i < h->config.max_channels; i++)
         if (h->watch[i].pidfd >= 0) close(h->watch[i].pidfd);
     free(h->events);
+    free(h->reporting);
     free(h->shm);
     free(h->draining);
     free(h->epochs);
@@ -493,6 +502,14 @@ const shmx_config_t *shmx_host_config(const shmx_host_t *h) {
 }
 
 uint32_t shmx_host_transports(const shmx_host_t *h) { return h ? h->transports : 0; }
+
+uint64_t shmx_host_violations(const shmx_host_t *h) {
+    if (!h) return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&h->mu); /* the count changes under the lock; reading it is still const */
+    uint64_t n = h->violations;
+    pthread_mutex_unlock((pthread_mutex_t *)&h->mu);
+    return n;
+}
 
 int shmx_host_set_peer_listener(shmx_host_t *h, shmx_peer_listener_fn fn, void *arg) {
     if (!h) return -SHMX_EINVAL;

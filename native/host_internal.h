@@ -69,8 +69,11 @@ struct shmx_host {
     shmx_host_watch_t *watch; /* [max_channels] */
     shmx_peer_listener_fn listener; /* under mu */
     void *listener_arg;
-    shmx_peer_event_t *events; /* [2 x max_channels]: found under mu in one round, reported after it */
-    uint32_t event_count;      /* service thread only */
+    shmx_peer_event_t *events;    /* [2 x max_channels]: found under mu, reported by the service thread */
+    uint32_t event_count;         /* under mu */
+    shmx_peer_event_t *reporting; /* [2 x max_channels]: service thread only, the copy it reports from */
+    uint64_t violations;          /* under mu: guests quarantined so far */
+    int kick_fd;                  /* eventfd: an application thread queued an event (quarantine) */
     int64_t next_tick;         /* service thread only: the next liveness check */
     int epoll_fd;
     int stop_fd;   /* eventfd: written once to stop the thread */
@@ -96,6 +99,13 @@ void shmx_host_service_stop(struct shmx_host *h);
  * grow requests. Returns 0 or -errno (the guest could not be told: drop it).
  */
 int shmx_host_service_admit_locked(struct shmx_host *h, uint32_t idx, int sock);
+
+/*
+ * shmx_host_quarantine - a call of the host's on @ch met @code (a protocol
+ * violation by its guest): expel the guest like a dead one and report it
+ * (SHMX_PEER_VIOLATION). Takes the lock; any thread. Idempotent.
+ */
+void shmx_host_quarantine(struct shmx_host *h, struct shmx_channel *ch, int code);
 
 /* shmx_host_service_forget_locked - with mu held: stop watching entry @idx's socket (before it closes) and its child. */
 void shmx_host_service_forget_locked(struct shmx_host *h, uint32_t idx, int sock);

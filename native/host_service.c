@@ -62,6 +62,7 @@
 #endif
 
 #define STOP_TOKEN UINT64_MAX
+#define KICK_TOKEN (UINT64_MAX - 1u)
 /* Tokens of pidfds and uds sockets carry a tag bit; shm sockets' tokens are (epoch, index). */
 #define CHILD_TAG (1ull << 62)
 #define UDS_TAG (1ull << 61)
@@ -88,17 +89,20 @@ static uint32_t entry_of(const shmx_host_t *h, uint64_t token) {
 
 /* ---- growth ---------------------------------------------------------------------------- */
 
-/* (a): tell every shm guest. One that cannot be told is cut off (it could never map the extent). */
+static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status, int violation);
+
+/*
+ * (a): tell every shm guest. One that cannot be told (it stopped reading its
+ * socket) could never map the extent: it is expelled, and its hang-up is
+ * still watched for, so the entry is reaped when it really goes.
+ */
 static void announce_locked(shmx_host_t *h, const shmx_extent_t *e, uint32_t id) {
     shmx_extent_msg_t m = {
         .id = id, .cls = e->cls, .first_index = e->first, .slot_count = e->count, .bytes = e->bytes};
     for (uint32_t i = 0; i < h->config.max_channels; i++) {
         shmx_channel_t *ch = h->shm[i];
-        if (ch == NULL || ch->sock < 0) continue;
-        if (shmx_bootstrap_send_extent(ch->sock, &m, e->fd) != 0) {
-            shmx_host_service_forget_locked(h, i, ch->sock);
-            shutdown(ch->sock, SHUT_RDWR);
-        }
+        if (ch == NULL || ch->sock < 0 || h->watch[i].ended) continue;
+        if (shmx_bootstrap_send_extent(ch->sock, &m, e->fd) != 0) end_locked(h, i, SHMX_PEER_EXPELLED, 0, 0);
     }
 }
 
@@ -239,37 +243,59 @@ static int child_status(int pidfd, int wait_ms, int *status) {
     return 1;
 }
 
-/* Queue an event for the listener (reported once the lock is released). */
-static void report_locked(shmx_host_t *h, const shmx_peer_event_t *ev) {
-    if (h->event_count < 2u * h->config.max_channels) h->events[h->event_count++] = *ev;
+/* Wake the service thread to report what was queued (an application thread may have queued it). */
+static void kick(shmx_host_t *h) {
+    uint64_t one = 1;
+    ssize_t w;
+    do {
+        w = write(h->kick_fd, &one, sizeof one);
+    } while (w < 0 && errno == EINTR); /* EAGAIN: the counter is already nonzero, a wake is pending anyway */
 }
 
-/* Entry @idx's guest ended for @reason: take back all it had, wake the host's side, report. */
-static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status) {
+/* Queue an event for the listener: the service thread reports it without the lock. */
+static void report_locked(shmx_host_t *h, const shmx_peer_event_t *ev) {
+    if (h->event_count < 2u * h->config.max_channels) h->events[h->event_count++] = *ev;
+    kick(h);
+}
+
+/*
+ * Entry @idx's guest ended for @reason: take back all it had, wake the host's
+ * side, report. An expelled or quarantined guest may still run: its entry is
+ * marked so that both sides stop, and only our half of its socket shuts.
+ */
+static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status, int violation) {
     shmx_channel_t *ch = h->shm[idx];
     shmx_host_watch_t *w = &h->watch[idx];
     w->ended = 1;
     shmx_host_service_forget_locked(h, idx, ch->sock);
-    if (reason == SHMX_PEER_EXPELLED) {
+    if (reason == SHMX_PEER_EXPELLED || reason == SHMX_PEER_VIOLATION) {
         /* Release: both sides' next calls read it (channel_shm.h): the guest learns why, the
          * host's side delivers nothing more of it. */
         atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_EXPELLED,
                               memory_order_release);
         /* Our half only: the entry stays withheld until the guest hangs up too (host.c reap). */
         shutdown(ch->sock, SHUT_WR);
-        shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) expelled: its messages waited unconsumed for %u ms",
-                 idx, (int)ch->peer_pid, h->config.liveness_ms);
+        if (reason == SHMX_PEER_EXPELLED)
+            shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) expelled: its messages waited unconsumed for %u ms",
+                     idx, (int)ch->peer_pid, h->config.liveness_ms);
+        else
+            shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) quarantined for a protocol violation: %s", idx,
+                     (int)ch->peer_pid, shmx_strerror(violation));
     }
     shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
     shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
     shmx_channel_wake_local(ch); /* a host side waiting in its own event loop learns it too */
+    /* A guest that may still run keeps the slots it is writing until it hangs up (host.c reap). */
+    int alive = reason == SHMX_PEER_EXPELLED || reason == SHMX_PEER_VIOLATION;
     shmx_peer_event_t ev = {.peer = idx,
                             .epoch = h->epochs[idx],
                             .reason = reason,
                             .pid = ch->peer_pid,
                             .exit_status = status,
-                            .reclaimed = shmx_pool_reclaim_owner(&h->pool, idx),
-                            .noticed_ns = shmx_now_ns()};
+                            .reclaimed = alive ? shmx_pool_reclaim_sent(&h->pool, idx)
+                                               : shmx_pool_reclaim_owner(&h->pool, idx),
+                            .noticed_ns = shmx_now_ns(),
+                            .violation = violation};
     report_locked(h, &ev);
 }
 
@@ -282,15 +308,15 @@ static void hung_up_locked(shmx_host_t *h, uint32_t idx) {
     if (bye) reason = SHMX_PEER_CLOSED;
     else if (h->watch[idx].pidfd >= 0 && child_status(h->watch[idx].pidfd, EXIT_LAG_MS, &status))
         reason = SHMX_PEER_EXITED;
-    end_locked(h, idx, reason, status);
+    end_locked(h, idx, reason, status, 0);
 }
 
 static void child_exited_locked(shmx_host_t *h, uint32_t idx) {
     int status = 0;
     /* The application may have reaped it first (its child handle's wait): then the status is
      * gone, and a made-up 0 would read as a clean exit. */
-    if (child_status(h->watch[idx].pidfd, 0, &status)) end_locked(h, idx, SHMX_PEER_EXITED, status);
-    else end_locked(h, idx, SHMX_PEER_DIED, 0);
+    if (child_status(h->watch[idx].pidfd, 0, &status)) end_locked(h, idx, SHMX_PEER_EXITED, status, 0);
+    else end_locked(h, idx, SHMX_PEER_DIED, 0, 0);
 }
 
 /* A uds guest's socket reported a hang-up (or a stale event for a channel since freed). */
@@ -300,6 +326,8 @@ static void uds_hung_up_locked(shmx_host_t *h, uint64_t token) {
     while (i < h->uds_count && h->uds[i] != ch) i++;
     if (i == h->uds_count || !shmx_sock_hung_up(ch->sock)) return;
     shmx_host_service_forget_uds_locked(h, ch);
+    /* Our own close shuts the socket down too: that is no news about the guest. */
+    if (__atomic_load_n(&ch->closed, __ATOMIC_ACQUIRE)) return;
     shmx_peer_event_t ev = {.reason = SHMX_PEER_DIED, .pid = ch->peer_pid, .noticed_ns = shmx_now_ns()};
     report_locked(h, &ev);
 }
@@ -311,6 +339,8 @@ static void check_liveness_locked(shmx_host_t *h, int64_t now) {
         shmx_host_watch_t *w = &h->watch[idx];
         if (h->shm[idx] == NULL || w->ended) continue;
         const shmx_ring_ctl_t *r = shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST);
+        /* A closed channel is ending by itself: its last messages may wait for a reader at leisure. */
+        if (shmx_ring_is_closed(r)) continue;
         /* Relaxed: progress is all we look for; a guest faking it only keeps its own channel. */
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -320,20 +350,32 @@ static void check_liveness_locked(shmx_host_t *h, int64_t now) {
             w->last_head = head;
             w->stuck_since = now;
         } else if (now - w->stuck_since >= limit) {
-            end_locked(h, idx, SHMX_PEER_EXPELLED, 0);
+            end_locked(h, idx, SHMX_PEER_EXPELLED, 0, 0);
         }
     }
 }
 
-/* Hand the round's events to the listener, without the lock. */
+/* Hand the queued events to the listener, without the lock (they are copied out under it). */
 static void report_events(shmx_host_t *h) {
-    if (h->event_count == 0) return;
     pthread_mutex_lock(&h->mu);
+    uint32_t n = h->event_count;
+    memcpy(h->reporting, h->events, n * sizeof *h->events);
+    h->event_count = 0;
     shmx_peer_listener_fn fn = h->listener;
     void *arg = h->listener_arg;
     pthread_mutex_unlock(&h->mu);
-    for (uint32_t i = 0; fn != NULL && i < h->event_count; i++) fn(arg, &h->events[i]);
-    h->event_count = 0;
+    for (uint32_t i = 0; fn != NULL && i < n; i++) fn(arg, &h->reporting[i]);
+}
+
+void shmx_host_quarantine(shmx_host_t *h, shmx_channel_t *ch, int code) {
+    pthread_mutex_lock(&h->mu);
+    uint32_t idx = ch->index;
+    if (ch->transport == SHMX_TRANSPORT_SHM && idx < h->config.max_channels && h->shm[idx] == ch &&
+        !h->watch[idx].ended) {
+        h->violations++;
+        end_locked(h, idx, SHMX_PEER_VIOLATION, 0, code);
+    }
+    pthread_mutex_unlock(&h->mu);
 }
 
 /* A malformed request: dropped, with what is queued behind it (once), so that the guest's
@@ -418,6 +460,11 @@ static void *service_main(void *arg) {
         if (n < 0) return NULL; /* the set itself is broken: growth then only happens in the host's own allocations */
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == STOP_TOKEN) return NULL;
+            if (evs[i].data.u64 == KICK_TOKEN) {
+                uint64_t count;
+                (void)!read(h->kick_fd, &count, sizeof count); /* nonblocking: the events are in the queue */
+                continue;
+            }
             pthread_mutex_lock(&h->mu);
             dispatch_locked(h, &evs[i]);
             pthread_mutex_unlock(&h->mu);
@@ -431,10 +478,15 @@ static void *service_main(void *arg) {
 int shmx_host_service_start(shmx_host_t *h) {
     h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    int rc = h->epoll_fd < 0 || h->stop_fd < 0 ? -errno : 0;
+    h->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int rc = h->epoll_fd < 0 || h->stop_fd < 0 || h->kick_fd < 0 ? -errno : 0;
     if (rc == 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = STOP_TOKEN};
         if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, h->stop_fd, &ev) != 0) rc = -errno;
+    }
+    if (rc == 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KICK_TOKEN};
+        if (epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, h->kick_fd, &ev) != 0) rc = -errno;
     }
     if (rc == 0) {
         /* Every signal blocked in the thread: the application's threads keep receiving them. */
@@ -471,6 +523,8 @@ void shmx_host_service_stop(shmx_host_t *h) {
     }
     if (h->epoll_fd >= 0) close(h->epoll_fd);
     if (h->stop_fd >= 0) close(h->stop_fd);
+    if (h->kick_fd >= 0) close(h->kick_fd);
     h->epoll_fd = -1;
     h->stop_fd = -1;
+    h->kick_fd = -1;
 }

@@ -328,15 +328,19 @@ int shmx_pool_free(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner) {
 
 /* ---- scans ----------------------------------------------------------------------- */
 
-/* Free @meta's slot @i of class @c if @owner holds it; 1 if it was freed. */
-static uint32_t reclaim_one(shmx_pool_t *p, uint32_t c, uint32_t i, shmx_slot_meta_t *meta, uint32_t owner) {
+/* Free @meta's slot @i of class @c if @owner holds it in a state of @states (bit per state); 1 if freed. */
+static uint32_t reclaim_one(shmx_pool_t *p, uint32_t c, uint32_t i, shmx_slot_meta_t *meta, uint32_t owner,
+                            uint32_t states) {
     if (atomic_load_explicit(&meta->owner, memory_order_relaxed) != owner) return 0;
+    uint32_t state = atomic_load_explicit(&meta->state, memory_order_relaxed);
+    if (state >= 32u || (states & (1u << state)) == 0) return 0;
     shmx_slot_ref_t ref = {
         .cls = c, .index = i, .generation = atomic_load_explicit(&meta->generation, memory_order_relaxed)};
     return shmx_pool_free(p, &ref, owner) == 0 ? 1u : 0u;
 }
 
-uint32_t shmx_pool_reclaim_owner(shmx_pool_t *p, uint32_t owner) {
+/* Free every slot @owner holds in a state of @states (see reclaim_one). */
+static uint32_t reclaim(shmx_pool_t *p, uint32_t owner, uint32_t states) {
     uint32_t n = 0;
     /*
      * A scan is fine here: it runs when a peer leaves, not per message. The
@@ -346,16 +350,23 @@ uint32_t shmx_pool_reclaim_owner(shmx_pool_t *p, uint32_t owner) {
      */
     for (uint32_t c = 0; c < p->class_count; c++) {
         shmx_pool_class_t *k = &p->cls[c];
-        for (uint32_t i = 0; i < k->slot_count; i++) n += reclaim_one(p, c, i, &k->meta[i], owner);
+        for (uint32_t i = 0; i < k->slot_count; i++) n += reclaim_one(p, c, i, &k->meta[i], owner, states);
         /* Acquire: pairs with the release in shmx_pool_add_extent. */
         uint32_t chunks = atomic_load_explicit(&k->chunk_count, memory_order_acquire);
         for (uint32_t j = 0; j < chunks; j++) {
             const shmx_pool_chunk_t *ch = &k->chunk[j];
-            for (uint32_t i = 0; i < ch->count; i++) n += reclaim_one(p, c, ch->first + i, &ch->meta[i], owner);
+            for (uint32_t i = 0; i < ch->count; i++)
+                n += reclaim_one(p, c, ch->first + i, &ch->meta[i], owner, states);
         }
     }
     return n;
 }
+
+uint32_t shmx_pool_reclaim_owner(shmx_pool_t *p, uint32_t owner) {
+    return reclaim(p, owner, 1u << SHMX_SLOT_CLAIMED | 1u << SHMX_SLOT_SENT);
+}
+
+uint32_t shmx_pool_reclaim_sent(shmx_pool_t *p, uint32_t owner) { return reclaim(p, owner, 1u << SHMX_SLOT_SENT); }
 
 /* The metadata of slot @i of class @c if this process has it mapped (no map hook: the host maps all). */
 static shmx_slot_meta_t *mapped_meta(shmx_pool_t *p, uint32_t c, uint32_t i) {

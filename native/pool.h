@@ -129,6 +129,13 @@ int shmx_pool_free(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner);
 uint32_t shmx_pool_reclaim_owner(shmx_pool_t *p, uint32_t owner);
 
 /*
+ * shmx_pool_reclaim_sent - free only the slots sent to @owner (SENT): for an
+ * owner that may still run, whose CLAIMED slots it may still be writing
+ * (freeing those would let its writes land in someone else's message).
+ */
+uint32_t shmx_pool_reclaim_sent(shmx_pool_t *p, uint32_t owner);
+
+/*
  * shmx_pool_rebuild - with nobody else using the pool (the host alone, every
  * guest gone, no channel open): make every slot nobody holds FREE and put all
  * of them on fresh lists. Slots still CLAIMED or SENT with an owner are kept.

@@ -34,7 +34,7 @@ typedef struct shmx_ring {
     /* consumer side (private) */
     uint64_t head;        /* released up to here (mirrors ctl->head) */
     uint64_t read;        /* next record to read (>= head: records between are held) */
-    /* doorbell of this ring's consumer (eventfd; -1: none): the producer rings it after a
+    /* doorbell of this ring's consumer (our end of its socketpair; -1: none): the producer rings it after a
      * commit, and either side on close, when the consumer armed (ctl->armed) */
     int bell_fd;
 } shmx_ring_t;

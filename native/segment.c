@@ -92,7 +92,8 @@ static int open_backing(shmx_segment_t *seg, const char *label) {
     return fchmod(seg->fd, 0600) != 0 ? -errno : 0;
 }
 
-static void format(shmx_segment_t *seg) {
+/* The header's fixed fields, from the host's private truth. */
+static void write_header(const shmx_segment_t *seg) {
     shmx_segment_header_t *hdr = (shmx_segment_header_t *)seg->base;
     hdr->magic = SHMX_SEGMENT_MAGIC;
     hdr->layout_version = SHMX_LAYOUT_VERSION;
@@ -104,6 +105,17 @@ static void format(shmx_segment_t *seg) {
     hdr->pool_offset = seg->layout.pool_offset;
     memcpy(hdr->class_meta_offset, seg->layout.class_meta_offset, sizeof(hdr->class_meta_offset));
     memcpy(hdr->class_data_offset, seg->layout.class_data_offset, sizeof(hdr->class_data_offset));
+}
+
+void shmx_segment_restore_header(const shmx_segment_t *seg) {
+    write_header(seg);
+    /* Release: a guest that attaches after this (acquire on `ready`) sees the fields whole. */
+    atomic_store_explicit(&((shmx_segment_header_t *)seg->base)->ready, SHMX_READY_MAGIC, memory_order_release);
+}
+
+static void format(shmx_segment_t *seg) {
+    shmx_segment_header_t *hdr = (shmx_segment_header_t *)seg->base;
+    write_header(seg);
     /* Relaxed: published by `ready`; the host raises it later with release (host_service.c). */
     atomic_store_explicit(&hdr->extent_count, 0, memory_order_relaxed);
 

@@ -54,6 +54,15 @@ shmx_channel_ctl_t *shmx_segment_channel(const shmx_segment_t *seg, uint32_t i);
 shmx_ring_ctl_t *shmx_segment_ring_ctl(const shmx_segment_t *seg, uint32_t i, int r);
 uint8_t *shmx_segment_ring_data(const shmx_segment_t *seg, uint32_t i, int r);
 
+/*
+ * shmx_segment_restore_header - write the header's fixed fields (magic,
+ * version, sizes, configuration, offsets, ready) again from the host's
+ * private copy: any guest can scribble on the shared header, and the next
+ * guest validates what it finds there (the host calls this before each
+ * welcome). The extent table is the host's to keep (host_service.c).
+ */
+void shmx_segment_restore_header(const shmx_segment_t *seg);
+
 /* shmx_segment_reset_rings - format both rings of channel @i: empty, open, data zeroed. */
 void shmx_segment_reset_rings(const shmx_segment_t *seg, uint32_t i);
 

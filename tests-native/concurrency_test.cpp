@@ -39,9 +39,14 @@ class ConcurrencyTest : public ::testing::Test {
         shmx_host_destroy(host_);
     }
 
-    /* A host with @n guests connected (over shm) and accepted; host channels in accept order. */
+    /* A host with @n guests connected (over shm) and accepted; host channels in accept order.
+     * Guests that stall on purpose are never expelled (liveness_ms 0): these tests are about
+     * flow control, and a slow sanitizer run may stall them past any timeout. */
     void Connect(int n) {
-        ASSERT_EQ(0, shmx_host_create(name_.c_str(), nullptr, &host_));
+        shmx_config_t cfg;
+        shmx_config_default(&cfg);
+        cfg.liveness_ms = 0;
+        ASSERT_EQ(0, shmx_host_create(name_.c_str(), &cfg, &host_));
         guests_.resize(n, nullptr);
         for (int i = 0; i < n; i++) {
             auto g = std::async(std::launch::async, [&] {

@@ -112,7 +112,7 @@ TEST_F(ConfigTest, ShouldFillTheDocumentedDefaults) {
     EXPECT_EQ(64u * 1024 * 1024, cfg_.max_message);
     EXPECT_EQ(4u * 1024 * 1024, cfg_.window_bytes);
     EXPECT_EQ(8u * 1024 * 1024, cfg_.extent_bytes);
-    EXPECT_EQ(2000u, cfg_.liveness_ms);
+    EXPECT_EQ(10000u, cfg_.liveness_ms);
     EXPECT_EQ(256ull * 1024 * 1024, cfg_.pool_max_bytes);
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,19 +41,10 @@ namespace {
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kSecond = 1000 * kMs;
 
-/* An eventfd's counter without reading (and so zeroing) it. */
+/* Rings queued on a bell's waiting end (one byte each) without taking them. */
 uint64_t BellCount(int fd) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-    FILE *f = fopen(path, "r");
-    if (f == nullptr) return UINT64_MAX;
-    char line[256];
-    uint64_t v = UINT64_MAX;
-    while (fgets(line, sizeof line, f) != nullptr) {
-        if (strncmp(line, "eventfd-count:", 14) == 0) v = strtoull(line + 14, nullptr, 16);
-    }
-    fclose(f);
-    return v;
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 ? (uint64_t)n : UINT64_MAX;
 }
 
 /* 1 if @fd is readable within @ms, 0 if not, -1 on error. */
@@ -127,9 +119,9 @@ class DoorbellTest : public ::testing::Test {
         ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, sv[0], &host_ch_));
         ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 0, sv[1], &guest_ch_));
         if (!bells) return;
-        ASSERT_EQ(0, shmx_channel_bells_create(host_ch_));
-        ASSERT_EQ(0, shmx_channel_bells_adopt(guest_ch_, fcntl(host_ch_->bell[0], F_DUPFD_CLOEXEC, 0),
-                                              fcntl(host_ch_->bell[1], F_DUPFD_CLOEXEC, 0)));
+        int guest[2];
+        ASSERT_EQ(0, shmx_channel_bells_create(host_ch_, guest));
+        ASSERT_EQ(0, shmx_channel_bells_adopt(guest_ch_, guest[0], guest[1]));
     }
 
     void CreateHost() {
@@ -177,9 +169,10 @@ TEST_F(DoorbellTest, RingShouldRingOnlyAnArmedConsumerAndOncePerArm) {
     ASSERT_EQ(0, shmx_ring_attach(&prod, ctl, data, kCap));
     ASSERT_EQ(0, shmx_ring_attach(&cons, ctl, data, kCap));
     EXPECT_EQ(-1, prod.bell_fd) << "no bell until one is attached";
-    int bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    ASSERT_GE(bell, 0);
-    prod.bell_fd = bell;
+    int pair[2];
+    ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair));
+    prod.bell_fd = pair[0];
+    int bell = pair[1]; /* the consumer's end, where rings queue */
 
     auto publish = [&] {
         void *body;
@@ -210,7 +203,8 @@ TEST_F(DoorbellTest, RingShouldRingOnlyAnArmedConsumerAndOncePerArm) {
     shmx_ring_close_bell(&prod);
     EXPECT_EQ(2u, BellCount(bell)) << "closing rings an armed consumer";
     EXPECT_EQ(1, shmx_ring_arm(&cons)) << "closed: do not sleep";
-    close(bell);
+    close(pair[0]);
+    close(pair[1]);
 }
 
 /* ---- a channel pair on one segment ----------------------------------------------------- */
@@ -256,7 +250,7 @@ TEST_F(DoorbellTest, ArmShouldReturnOneWhenDataIsAlreadyThere) {
 
 TEST_F(DoorbellTest, ShouldNotWriteTheBellWhileTheReceiverIsBusy) {
     ASSERT_NO_FATAL_FAILURE(OpenPair());
-    int bell = host_ch_->bell[SHMX_RING_HOST_TO_GUEST];
+    int bell = guest_ch_->bell[SHMX_RING_HOST_TO_GUEST]; /* where the host's rings would queue */
     std::atomic<bool> done{false};
     std::atomic<int> received{0};
     constexpr int kCount = 20000;
@@ -273,7 +267,7 @@ TEST_F(DoorbellTest, ShouldNotWriteTheBellWhileTheReceiverIsBusy) {
     });
     for (int i = 0; i < kCount; i++) ASSERT_GT(SendByte(host_ch_, (uint8_t)i), 0);
     rx.join();
-    EXPECT_EQ(0u, BellCount(bell)) << "the producer wrote the eventfd for a receiver that never armed";
+    EXPECT_EQ(0u, BellCount(bell)) << "the producer rang for a receiver that never armed";
 }
 
 TEST_F(DoorbellTest, LoopShouldDeliverEveryMessageAcrossThreads) {
@@ -379,20 +373,21 @@ TEST_F(DoorbellTest, OwnCloseShouldWakeThisSidesSleeper) {
 
 /* ---- the bells message -------------------------------------------------------------------- */
 
-TEST_F(DoorbellTest, BellsMessageShouldCarryTwoEventfds) {
+TEST_F(DoorbellTest, BellsMessageShouldCarryTheGuestsEndsOfBothBells) {
     int sv[2];
     ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv));
-    int bells[2];
-    ASSERT_EQ(0, shmx_doorbell_create_pair(bells));
-    ASSERT_EQ(0, shmx_bootstrap_send_bells(sv[0], bells));
+    int host[2], guest[2];
+    ASSERT_EQ(0, shmx_doorbell_create(host, guest));
+    ASSERT_EQ(0, shmx_bootstrap_send_bells(sv[0], guest));
     int got[2];
     ASSERT_EQ(0, shmx_bootstrap_recv_bells(sv[1], shmx_deadline(kSecond), got));
     EXPECT_EQ(0, shmx_doorbell_check(got[0]));
     EXPECT_EQ(0, shmx_doorbell_check(got[1]));
-    shmx_doorbell_ring(bells[1]);
-    EXPECT_EQ(0u, BellCount(got[0])) << "in the order sent";
-    EXPECT_EQ(1u, BellCount(got[1]));
-    for (int fd : {bells[0], bells[1], got[0], got[1]}) close(fd);
+    shmx_doorbell_ring(host[SHMX_RING_HOST_TO_GUEST]);
+    EXPECT_EQ(1u, BellCount(got[SHMX_RING_HOST_TO_GUEST])) << "in the order sent: the host rings the first";
+    shmx_doorbell_ring(got[SHMX_RING_GUEST_TO_HOST]);
+    EXPECT_EQ(1u, BellCount(host[SHMX_RING_GUEST_TO_HOST])) << "and waits on the second";
+    for (int fd : {host[0], host[1], guest[0], guest[1], got[0], got[1]}) close(fd);
     close(sv[0]);
     close(sv[1]);
 }
@@ -414,15 +409,37 @@ TEST_F(DoorbellTest, BellsMessageShouldRefuseMalformedOnes) {
     close(sv[1]);
 }
 
-TEST_F(DoorbellTest, AdoptShouldRefuseDescriptorsThatAreNotEventfds) {
+TEST_F(DoorbellTest, AdoptShouldRefuseDescriptorsThatAreNotStreamSockets) {
     ASSERT_NO_FATAL_FAILURE(OpenPair(false));
     int p[2];
     ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
     EXPECT_EQ(-SHMX_EPROTO, shmx_channel_bells_adopt(guest_ch_, p[0], p[1])); /* closes both */
     EXPECT_EQ(-1, fcntl(p[0], F_GETFD));
     EXPECT_EQ(-SHMX_ESTATE, shmx_channel_arm(guest_ch_));
-    ASSERT_EQ(0, shmx_channel_bells_create(host_ch_));
-    EXPECT_EQ(-SHMX_ESTATE, shmx_channel_bells_create(host_ch_)) << "once per channel";
+    int guest[2];
+    ASSERT_EQ(0, shmx_channel_bells_create(host_ch_, guest));
+    EXPECT_EQ(-SHMX_ESTATE, shmx_channel_bells_create(host_ch_, guest)) << "once per channel";
+    close(guest[0]);
+    close(guest[1]);
+}
+
+TEST_F(DoorbellTest, HostShouldNeverBlockOnAGuestThatFloodsOrBlocksItsBells) {
+    // A hostile guest makes its ends blocking, fills the host's waiting end and never
+    // reads the end the host rings: the host's rings and drains still return at once.
+    ASSERT_NO_FATAL_FAILURE(OpenPair());
+    int g_rx = guest_ch_->bell[SHMX_RING_HOST_TO_GUEST], g_tx = guest_ch_->bell[SHMX_RING_GUEST_TO_HOST];
+    for (int fd : {g_rx, g_tx}) ASSERT_EQ(0, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK));
+    EXPECT_NE(0, fcntl(host_ch_->bell[SHMX_RING_HOST_TO_GUEST], F_GETFL) & O_NONBLOCK)
+        << "the host's ends are descriptions of their own";
+    char junk[4096] = {0};
+    while (send(g_tx, junk, sizeof junk, MSG_DONTWAIT) > 0) {
+    }
+    int64_t t0 = shmx_now_ns();
+    for (int i = 0; i < 100000; i++) shmx_doorbell_ring(host_ch_->bell[SHMX_RING_HOST_TO_GUEST]);
+    ASSERT_GE(shmx_channel_fd(host_ch_), 0);
+    EXPECT_EQ(0, shmx_channel_arm(host_ch_)) << "a drain takes a bounded bite of the flood";
+    shmx_channel_wake_local(host_ch_);
+    EXPECT_LT(shmx_now_ns() - t0, 5 * kSecond) << "nothing the host did waited for the guest";
 }
 
 /* ---- through a host and a guest ------------------------------------------------------------ */

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -30,6 +29,10 @@
 
 #include "private_headers.h"
 #include "test_process.h"
+
+extern "C" {
+#include "doorbell.h"
+}
 
 namespace {
 
@@ -598,10 +601,10 @@ class FakeHost {
         shmx_welcome_t w = {SHMX_TRANSPORT_SHM, 0, 0, 1, seg_.config.max_payload, seg_.size, seg_.config.max_message};
         if (shmx_bootstrap_send_welcome(sock_, &w, seg_.fd) != 0) return false;
         // A guest reads its doorbells right after the welcome.
-        int bells[2] = {eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-        bool sent = bells[0] >= 0 && bells[1] >= 0 && shmx_bootstrap_send_bells(sock_, bells) == 0;
-        for (int b : bells)
-            if (b >= 0) close(b);
+        int host[2], guest[2];
+        if (shmx_doorbell_create(host, guest) != 0) return false;
+        bool sent = shmx_bootstrap_send_bells(sock_, guest) == 0;
+        for (int fd : {host[0], host[1], guest[0], guest[1]}) close(fd);
         return sent;
     }
 

@@ -83,6 +83,16 @@ class FallbackTest : public ::testing::Test {
         EXPECT_STREQ(back, ask);
     }
 
+    // A host without shared memory: AUTO gets the socket and works, SHM is refused.
+    void ExpectSocketOnly() {
+        shmx_guest_t *g, *g2;
+        shmx_channel_t *h, *h2;
+        ASSERT_EQ(Connect(SHMX_TRANSPORT_AUTO, &g, &h), 0);
+        EXPECT_EQ(shmx_channel_transport(shmx_guest_channel(g)), SHMX_TRANSPORT_UDS);
+        RoundTrip(shmx_guest_channel(g), h);
+        EXPECT_EQ(Connect(SHMX_TRANSPORT_SHM, &g2, &h2), -SHMX_ETRANSPORT);
+    }
+
     static bool Mentions(const std::vector<std::string> &lines, const char *what) {
         for (const std::string &l : lines)
             if (l.find(what) != std::string::npos) return true;
@@ -141,12 +151,7 @@ TEST_F(FallbackTest, ShouldServeAutoGuestsOverTheSocketWhenTheConfigurationForbi
     CreateHost();
     EXPECT_EQ(shmx_host_transports(host_), (uint32_t)SHMX_TRANSPORT_UDS);
     EXPECT_EQ(shmx_host_mapped_bytes(host_), 0u);
-    shmx_guest_t *g, *g2;
-    shmx_channel_t *h, *h2;
-    ASSERT_EQ(Connect(SHMX_TRANSPORT_AUTO, &g, &h), 0);
-    EXPECT_EQ(shmx_channel_transport(shmx_guest_channel(g)), SHMX_TRANSPORT_UDS);
-    RoundTrip(shmx_guest_channel(g), h);
-    EXPECT_EQ(Connect(SHMX_TRANSPORT_SHM, &g2, &h2), -SHMX_ETRANSPORT);
+    ExpectSocketOnly();
 }
 
 TEST_F(FallbackTest, ShouldServeOverTheSocketWhenTheSegmentCannotBeCreated) {
@@ -161,12 +166,7 @@ TEST_F(FallbackTest, ShouldServeOverTheSocketWhenTheSegmentCannotBeCreated) {
     EXPECT_TRUE(Mentions(log.lines(), "no shared-memory segment")) << "the fallback must be logged";
     EXPECT_EQ(shmx_host_transports(host_), (uint32_t)SHMX_TRANSPORT_UDS);
     EXPECT_EQ(shmx_host_config(host_)->max_channels, 64u);
-    shmx_guest_t *g, *g2;
-    shmx_channel_t *h, *h2;
-    ASSERT_EQ(Connect(SHMX_TRANSPORT_AUTO, &g, &h), 0);
-    EXPECT_EQ(shmx_channel_transport(shmx_guest_channel(g)), SHMX_TRANSPORT_UDS);
-    RoundTrip(shmx_guest_channel(g), h);
-    EXPECT_EQ(Connect(SHMX_TRANSPORT_SHM, &g2, &h2), -SHMX_ETRANSPORT);
+    ExpectSocketOnly();
 }
 
 TEST_F(FallbackTest, ShouldStillFailOnABadConfigurationRatherThanFallBack) {

@@ -51,7 +51,7 @@ typedef struct shmx_config {
     uint32_t extent_bytes;  /* slot bytes one pool extent adds when the pool grows (at least one slot);
                              * multiple of 4096; default 8 MiB */
     uint32_t liveness_ms;   /* a shm guest that leaves the host's messages unconsumed (its ring's head
-                             * does not move) for this long is expelled; 0: never; default 2000,
+                             * does not move) for this long is expelled; 0: never; default 10000,
                              * else at least 10 */
     uint64_t pool_max_bytes; /* cap on pool slot bytes, the segment's classes plus every extent;
                               * >= the segment's own pool; default 256 MiB */

@@ -35,7 +35,8 @@ enum shmx_peer_reason {
     SHMX_PEER_CLOSED = 1,  /* the guest closed its channel and hung up */
     SHMX_PEER_DIED = 2,    /* its bootstrap socket hung up without a close: it exited or was killed */
     SHMX_PEER_EXITED = 3,  /* a spawned guest's process ended (pidfd); exit_status says how */
-    SHMX_PEER_EXPELLED = 4 /* it left the host's messages unconsumed for longer than liveness_ms */
+    SHMX_PEER_EXPELLED = 4, /* it left the host's messages unconsumed for longer than liveness_ms */
+    SHMX_PEER_VIOLATION = 5 /* quarantined: it broke the protocol in shared memory; violation says how */
 };
 
 /* What the host reports when a guest leaves (see shmx_host_set_peer_listener). */
@@ -47,6 +48,9 @@ typedef struct shmx_peer_event {
     int32_t exit_status; /* SHMX_PEER_EXITED: the wait status (WIFEXITED, WTERMSIG, ...); else 0 */
     uint32_t reclaimed;  /* pool slots the host took back from it */
     int64_t noticed_ns;  /* CLOCK_MONOTONIC time the host noticed */
+    int32_t violation;   /* SHMX_PEER_VIOLATION: the code the host's call met (-SHMX_ECORRUPT: its ring,
+                          * -SHMX_EBADSLOT: a slot reference); else 0 */
+    uint32_t reserved;   /* 0 */
 } shmx_peer_event_t;
 
 /* A listener: called once per ended guest, on the host's service thread ("shmx-host"). */
@@ -76,8 +80,13 @@ int shmx_host_accept(shmx_host_t *host, int64_t timeout_ns, shmx_channel_t **out
 /*
  * shmx_host_set_peer_listener - call @fn(@arg, event) whenever a shm or uds
  * guest of @host ends: it closed, died (bootstrap socket hang-up, noticed at
- * once by the service thread), a spawned child exited (pidfd), or it was
- * expelled (liveness_ms). By then the host has taken back every pool slot
+ * once by the service thread), a spawned child exited (pidfd), it was
+ * expelled (liveness_ms), or it was quarantined: a call of the host's on its
+ * channel found it breaking the protocol in shared memory (ring positions or
+ * records that fail validation, a slot reference that is not its to send).
+ * That call returns the violation's code; the guest is then expelled like a
+ * dead one, later calls on the host's channel return -SHMX_ECLOSED and the
+ * guest's own calls -SHMX_EEXPELLED. By then the host has taken back every pool slot
  * the guest held or was writing, closed both rings (so the host's waits on
  * that channel wake: messages the guest committed before it ended can still
  * be received, then -SHMX_ECLOSED), and a guest that comes back is given a
@@ -89,6 +98,9 @@ int shmx_host_accept(shmx_host_t *host, int64_t timeout_ns, shmx_channel_t **out
  * it. Returns 0 or -SHMX_EINVAL.
  */
 int shmx_host_set_peer_listener(shmx_host_t *host, shmx_peer_listener_fn fn, void *arg);
+
+/* shmx_host_violations - how many guests @host quarantined for protocol violations so far. */
+uint64_t shmx_host_violations(const shmx_host_t *host);
 
 /*
  * shmx_host_transports - the transports @host can give now (bitwise or of

@@ -30,7 +30,7 @@
 
 /* Written once in shmx_jni_liveness_load (JNI_OnLoad), before any callback can be installed. */
 static JavaVM *g_vm;
-static jmethodID g_host_peer_event; /* Host.peerEvent(IIIIIIJ)V */
+static jmethodID g_host_peer_event; /* Host.peerEvent(IIIIIIIJ)V */
 static jclass g_log_class;          /* io.shmx.internal.NativeLog */
 static jmethodID g_log_method;      /* static void log(int level, String message) */
 static pthread_key_t g_detach_key;
@@ -77,7 +77,7 @@ static void peer_trampoline(void *arg, const shmx_peer_event_t *ev) {
     }
     (*env)->CallVoidMethod(env, hook->target, g_host_peer_event, (jint)ev->peer, (jint)ev->epoch,
                            (jint)ev->reason, (jint)ev->pid, (jint)ev->exit_status, (jint)ev->reclaimed,
-                           (jlong)ev->noticed_ns);
+                           (jint)ev->violation, (jlong)ev->noticed_ns);
     /* peerEvent catches what the listener throws; this is for what escapes it (e.g. an Error while logging). */
     if ((*env)->ExceptionCheck(env)) {
         (*env)->ExceptionClear(env);
@@ -188,7 +188,7 @@ int shmx_jni_liveness_load(JavaVM *vm, JNIEnv *env) {
     if (host == NULL) {
         return -1;
     }
-    g_host_peer_event = (*env)->GetMethodID(env, host, "peerEvent", "(IIIIIIJ)V");
+    g_host_peer_event = (*env)->GetMethodID(env, host, "peerEvent", "(IIIIIIIJ)V");
     (*env)->DeleteLocalRef(env, host);
     jclass log = (*env)->FindClass(env, SHMX_JNI_LOG_CLASS);
     if (g_host_peer_event == NULL || log == NULL) {

@@ -292,7 +292,8 @@ public final class Host implements AutoCloseable {
 
     /** Called from C (native/jni/shmx_jni_liveness.c) on the service thread; must not throw. */
     @SuppressWarnings("unused")
-    private void peerEvent(int peer, int epoch, int reason, int pid, int exitStatus, int reclaimed, long noticed) {
+    private void peerEvent(int peer, int epoch, int reason, int pid, int exitStatus, int reclaimed, int violation,
+            long noticed) {
         serviceThread = Thread.currentThread();
         PeerListener l = peerListener;
         if (l == null) {
@@ -302,7 +303,7 @@ public final class Host implements AutoCloseable {
             PeerEvent.Reason r = PeerEvent.Reason.fromCode(reason);
             l.onPeerEvent(new PeerEvent(peer, Integer.toUnsignedLong(epoch), r, pid,
                     r == PeerEvent.Reason.EXITED ? OptionalInt.of(exitStatus) : OptionalInt.empty(), reclaimed,
-                    noticed));
+                    violation, noticed));
         } catch (Throwable t) { // a listener's failure must not reach the service thread
             try {
                 System.getLogger(Host.class.getName()).log(System.Logger.Level.WARNING,

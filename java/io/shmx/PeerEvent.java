@@ -23,7 +23,12 @@ public final class PeerEvent {
         /** A spawned guest's process ended (seen through its pidfd); {@link #exitStatus()} says how. */
         EXITED(3),
         /** It left the host's messages unconsumed for longer than {@link ShmxConfig#livenessMillis()}. */
-        EXPELLED(4);
+        EXPELLED(4),
+        /**
+         * Quarantined: a call of the host's found it breaking the protocol in shared memory;
+         * {@link #violation()} says how.
+         */
+        VIOLATION(5);
 
         private final int code;
 
@@ -31,7 +36,7 @@ public final class PeerEvent {
             this.code = code;
         }
 
-        /** @return the C value ({@code SHMX_PEER_CLOSED} = 1 ... {@code SHMX_PEER_EXPELLED} = 4) */
+        /** @return the C value ({@code SHMX_PEER_CLOSED} = 1 ... {@code SHMX_PEER_VIOLATION} = 5) */
         public int code() {
             return code;
         }
@@ -57,6 +62,7 @@ public final class PeerEvent {
     private final int pid;
     private final OptionalInt exitStatus;
     private final int reclaimedSlots;
+    private final int violation;
     private final long noticedNanos;
 
     /**
@@ -70,12 +76,28 @@ public final class PeerEvent {
      */
     public PeerEvent(int peer, long epoch, Reason reason, int pid, OptionalInt exitStatus, int reclaimedSlots,
             long noticedNanos) {
+        this(peer, epoch, reason, pid, exitStatus, reclaimedSlots, 0, noticedNanos);
+    }
+
+    /**
+     * @param peer           the guest's channel index
+     * @param epoch          the incarnation that ended (unsigned 32-bit)
+     * @param reason         why it ended
+     * @param pid            the guest's process id, 0 if unknown
+     * @param exitStatus     the wait status, present only for {@link Reason#EXITED}
+     * @param reclaimedSlots pool slots taken back
+     * @param violation      for {@link Reason#VIOLATION}, the negative shmx code the host met; else 0
+     * @param noticedNanos   when the host noticed, on the {@link System#nanoTime()} clock
+     */
+    public PeerEvent(int peer, long epoch, Reason reason, int pid, OptionalInt exitStatus, int reclaimedSlots,
+            int violation, long noticedNanos) {
         this.peer = peer;
         this.epoch = epoch;
         this.reason = java.util.Objects.requireNonNull(reason, "reason");
         this.pid = pid;
         this.exitStatus = java.util.Objects.requireNonNull(exitStatus, "exitStatus");
         this.reclaimedSlots = reclaimedSlots;
+        this.violation = violation;
         this.noticedNanos = noticedNanos;
     }
 
@@ -119,6 +141,15 @@ public final class PeerEvent {
     }
 
     /**
+     * @return for {@link Reason#VIOLATION}, the negative shmx code the host's call met
+     *         ({@code -SHMX_ECORRUPT} for its ring, {@code -SHMX_EBADSLOT} for a slot reference;
+     *         {@link Status} names it); 0 for every other reason
+     */
+    public int violation() {
+        return violation;
+    }
+
+    /**
      * @return when the host noticed the end, in nanoseconds of {@code CLOCK_MONOTONIC}: the clock of
      *         {@link System#nanoTime()} on Linux, so {@code System.nanoTime() - noticedNanos()} is the delivery
      *         delay
@@ -135,18 +166,19 @@ public final class PeerEvent {
         PeerEvent e = (PeerEvent) o;
         return peer == e.peer && epoch == e.epoch && reason == e.reason && pid == e.pid
                 && exitStatus.equals(e.exitStatus) && reclaimedSlots == e.reclaimedSlots
-                && noticedNanos == e.noticedNanos;
+                && violation == e.violation && noticedNanos == e.noticedNanos;
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(peer, epoch, reason, pid, exitStatus, reclaimedSlots, noticedNanos);
+        return java.util.Objects.hash(peer, epoch, reason, pid, exitStatus, reclaimedSlots, violation, noticedNanos);
     }
 
     @Override
     public String toString() {
         return "PeerEvent{peer=" + peer + ", epoch=" + epoch + ", " + reason + ", pid=" + pid
                 + (exitStatus.isPresent() ? ", exitStatus=0x" + Integer.toHexString(exitStatus.getAsInt()) : "")
-                + ", reclaimed=" + reclaimedSlots + ", noticedNanos=" + noticedNanos + "}";
+                + ", reclaimed=" + reclaimedSlots + (violation != 0 ? ", violation=" + violation : "")
+                + ", noticedNanos=" + noticedNanos + "}";
     }
 }

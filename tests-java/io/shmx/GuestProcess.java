@@ -37,8 +37,8 @@ final class GuestProcess implements AutoCloseable {
         t.start();
     }
 
-    /** Starts {@link LivenessGuest} in a new JVM with this JVM's class path and shmx properties. */
-    static GuestProcess java(String... args) throws IOException {
+    /** The start of a command that runs a new JVM with this JVM's class path and shmx properties. */
+    static List<String> jvm() {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         for (String prop : new String[] {"shmx.library.path", "shmx.tmpdir", "shmx.home", "shmx.build.dir"}) {
@@ -47,8 +47,15 @@ final class GuestProcess implements AutoCloseable {
                 cmd.add("-D" + prop + "=" + v);
             }
         }
-        cmd.addAll(List.of("-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
-                LivenessGuest.class.getName()));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path")));
+        return cmd;
+    }
+
+    /** Starts {@link LivenessGuest} in a new JVM with this JVM's class path and shmx properties. */
+    static GuestProcess java(String... args) throws IOException {
+        List<String> cmd = jvm();
+        cmd.addAll(1, List.of("-Xshare:auto", "-XX:TieredStopAtLevel=1"));
+        cmd.add(LivenessGuest.class.getName());
         cmd.addAll(List.of(args));
         return new GuestProcess(cmd);
     }

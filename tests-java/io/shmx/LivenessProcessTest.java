@@ -238,15 +238,8 @@ class LivenessProcessTest {
     }
 
     private static List<String> javaPing(String name) {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        for (String prop : new String[] {"shmx.library.path", "shmx.tmpdir", "shmx.home", "shmx.build.dir"}) {
-            String v = System.getProperty(prop);
-            if (v != null && !v.isEmpty()) {
-                cmd.add("-D" + prop + "=" + v);
-            }
-        }
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.shmx.tools.Main", "ping"));
+        List<String> cmd = GuestProcess.jvm();
+        cmd.addAll(List.of("io.shmx.tools.Main", "ping"));
         cmd.addAll(List.of("--name", name, "--throughput", "--count", "1000000000"));
         return cmd;
     }
