@@ -5,7 +5,9 @@ SHMX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export SHMX_ROOT
 
 # Debian packages the build and the tests need.
-SHMX_DEBIAN_PACKAGES=(cmake make gcc g++ googletest libgtest-dev zlib1g-dev maven openjdk-17-jdk-headless valgrind python3)
+# clang and libclang-rt-dev (libFuzzer, only recommended by clang) build the fuzz harnesses.
+# spin model-checks tests-native/models (scripts/models).
+SHMX_DEBIAN_PACKAGES=(cmake make gcc g++ googletest libgtest-dev zlib1g-dev maven openjdk-17-jdk-headless valgrind python3 clang libclang-rt-dev spin)
 
 shmx_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
