@@ -219,6 +219,15 @@ TEST_F(PingPongTest, ShouldCountEverySinkMessageInThroughputMode) {
     }
 }
 
+TEST_F(PingPongTest, ShouldFallBackToTheSocketWithAutoWhenTheHostOffersNoSharedMemory) {
+    StartPong({"--transport", "uds"});
+    Result r = Ping({"--transport", "auto", "--size", "5000", "--count", "200", "--warmup", "5"});
+    ExpectExit(r, 0, "auto against a uds-only host");
+    ExpectRttLine(r, "200");
+    EXPECT_NE(ReadStderr().find("Unix socket"), std::string::npos) << "the fallback is logged";
+    ExpectExit(Ping({"--transport", "auto", "--count", "50", "--warmup", "5"}), 0, "auto again");
+}
+
 TEST_F(PingPongTest, ShouldServeSeveralPingsAtOnce) {
     StartPong({"--max-guests", "4"});
     std::vector<std::unique_ptr<Process>> pings;

@@ -55,12 +55,12 @@ typedef struct options {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: shmx-ping --name NAME [--transport shm|uds] [--size BYTES] [--count N] [--warmup N]\n"
+            "usage: shmx-ping --name NAME [--transport shm|uds|auto] [--size BYTES] [--count N] [--warmup N]\n"
             "                 [--throughput [--memcpy]] [--timeout-ms T] [--spin N]\n"
             "       shmx-ping --ticket [the same options but --name and --transport]\n"
             "  --ticket      attach as a guest the host spawned, by the spawn ticket in $SHMX_TICKET\n"
             "                (shared memory), instead of connecting by name\n"
-            "  --transport   shm (default) or uds\n"
+            "  --transport   shm (default), uds, or auto (shm if the host can give it, else uds)\n"
             "  --size        payload bytes per message (default 64)\n"
             "  --count       measured messages (default 100000)\n"
             "  --warmup      unmeasured messages first, latency mode (default 1000)\n"

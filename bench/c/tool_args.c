@@ -22,6 +22,7 @@ int tool_parse_transport(const char *s, int allow_both, uint32_t *out) {
     if (strcmp(s, "shm") == 0) *out = SHMX_TRANSPORT_SHM;
     else if (strcmp(s, "uds") == 0) *out = SHMX_TRANSPORT_UDS;
     else if (allow_both && strcmp(s, "both") == 0) *out = SHMX_TRANSPORT_SHM | SHMX_TRANSPORT_UDS;
+    else if (!allow_both && strcmp(s, "auto") == 0) *out = SHMX_TRANSPORT_AUTO; /* a guest's request */
     else return -1;
     return 0;
 }

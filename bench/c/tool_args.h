@@ -19,8 +19,9 @@
 int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /*
- * Parse a transport name: "shm", "uds", or (with @allow_both) "both".
- * Sets *@out to a bitwise or of enum shmx_transport.
+ * Parse a transport name: "shm", "uds", and with @allow_both (a host's offer)
+ * "both", without it (a guest's request) "auto". Sets *@out to a bitwise or of
+ * enum shmx_transport.
  */
 int tool_parse_transport(const char *s, int allow_both, uint32_t *out);
 

@@ -22,7 +22,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 /**
- * {@code shmx ping --name NAME [--transport shm|uds] [--size BYTES] [--count N]
+ * {@code shmx ping --name NAME [--transport shm|uds|auto] [--size BYTES] [--count N]
  * [--warmup N] [--throughput] [--timeout-ms T]}: the guest side of the
  * ping-pong protocol. With {@code --ticket} instead of {@code --name} it
  * attaches as a guest its host spawned, by the spawn ticket in
@@ -50,7 +50,7 @@ final class Ping {
     private static final long SEND_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
     private static final long SINK_END_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(60);
 
-    static final String USAGE = "usage: shmx ping --name NAME [--transport shm|uds] [--size BYTES] [--count N]"
+    static final String USAGE = "usage: shmx ping --name NAME [--transport shm|uds|auto] [--size BYTES] [--count N]"
             + " [--warmup N] [--throughput] [--timeout-ms T] [--spin N]"
             + "\n       shmx ping --ticket [the same options but --name and --transport]"
             + " (a guest its host spawned: attach by $SHMX_TICKET)"
@@ -116,8 +116,8 @@ final class Ping {
             }
             name = ticket ? "(spawned)" : a.required("name");
             String t = a.string("transport", "shm");
-            if (!t.equals("shm") && !t.equals("uds")) {
-                throw new Args.UsageException("--transport must be shm or uds: '" + t + "'");
+            if (!t.equals("shm") && !t.equals("uds") && !t.equals("auto")) {
+                throw new Args.UsageException("--transport must be shm, uds or auto: '" + t + "'");
             }
             transport = Transport.parse(t);
             size = (int) a.number("size", 64, 0, Integer.MAX_VALUE - 64);

@@ -298,7 +298,8 @@ class CrossProcessTest {
                 {"--transport", "shm", "--size", "1025", "--count", "300", "--warmup", "10"},
                 {"--transport", "shm", "--size", "1048576", "--count", "20", "--warmup", "2"},
                 {"--transport", "shm", "--size", "10485763", "--count", "3", "--warmup", "1"},
-                {"--transport", "uds", "--size", "4096", "--count", "300", "--warmup", "10"}}) {
+                {"--transport", "uds", "--size", "4096", "--count", "300", "--warmup", "10"},
+                {"--transport", "auto", "--size", "4096", "--count", "300", "--warmup", "10"}}) {
                 List<String> cmd = javaPing(name, a);
                 assertRttLine(run(cmd, 90), Integer.parseInt(a[5]), cmd);
             }
