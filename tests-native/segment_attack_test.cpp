@@ -69,6 +69,23 @@ int GuestRoundTrip(shmx_channel_t *ch) {
     return 0;
 }
 
+// Guest @g (on a thread) and host channel @ch exchange every size, in a child process that
+// reports by exit status and can not use gtest's checks. Returns 0, 1 if the host's side
+// failed, 2 if the guest's did.
+int ServeRoundTrips(shmx_guest_t *g, shmx_channel_t *ch) {
+    int rt = 0;
+    std::thread gt([&] { rt = GuestRoundTrip(shmx_guest_channel(g)); });
+    for (uint32_t size : kSizes) {
+        if (size > shmx_channel_max_payload(ch)) continue;
+        if (ReceivePattern(ch, size, size + 1) != 0 || SendPattern(ch, size, size + 2) != 0) {
+            gt.detach(); /* the caller exits at once: the guest thread dies with the process */
+            return 1;
+        }
+    }
+    gt.join();
+    return rt != 0 ? 2 : 0;
+}
+
 void HostRoundTrip(shmx_channel_t *ch) {
     for (uint32_t size : kSizes) {
         if (size > shmx_channel_max_payload(ch)) continue;
@@ -417,17 +434,7 @@ TEST_F(SegmentAttackTest, ShouldReportAFileSizeLimitAtHostCreationAndFallBackToT
         t.join();
         if (arc != 0 || grc != 0) _exit(8);
         if (shmx_channel_transport(shmx_guest_channel(g)) != (int)kUds) _exit(9);
-        int rt = 0;
-        std::thread gt([&] { rt = GuestRoundTrip(shmx_guest_channel(g)); });
-        for (uint32_t size : kSizes) {
-            if (size > shmx_channel_max_payload(ch)) continue;
-            if (ReceivePattern(ch, size, size + 1) != 0 || SendPattern(ch, size, size + 2) != 0) {
-                gt.detach();
-                _exit(10);
-            }
-        }
-        gt.join();
-        if (rt != 0) _exit(11);
+        if (int step = ServeRoundTrips(g, ch)) _exit(9 + step);
         shmx_guest_close(g);
         shmx_host_destroy(h);
         _exit(0);
@@ -525,17 +532,7 @@ TEST_F(SegmentAttackTest, ShouldReportAFailedPoolGrowthAndKeepServing) {
         int arc = shmx_host_accept(h, 5 * kSecond, &ch);
         t.join();
         if (arc != 0 || grc != 0) _exit(6);
-        int rt = 0;
-        std::thread gt([&] { rt = GuestRoundTrip(shmx_guest_channel(g)); });
-        for (uint32_t size : kSizes) {
-            if (size > shmx_channel_max_payload(ch)) continue;
-            if (ReceivePattern(ch, size, size + 1) != 0 || SendPattern(ch, size, size + 2) != 0) {
-                gt.detach();
-                _exit(7);
-            }
-        }
-        gt.join();
-        if (rt != 0) _exit(8);
+        if (int step = ServeRoundTrips(g, ch)) _exit(6 + step);
         shmx_guest_close(g);
         shmx_host_destroy(h);
         _exit(0);
