@@ -86,6 +86,24 @@ int ServeRoundTrips(shmx_guest_t *g, shmx_channel_t *ch) {
     return rt != 0 ? 2 : 0;
 }
 
+// In a child process: a guest of @h asking for @ask connects (on a thread), must get
+// @want, and both sides exchange every size; then the guest closes and @h is destroyed.
+// Returns 0, 1 (connect or accept failed), 2 (another transport), 3 or 4 (ServeRoundTrips).
+int AdmitAndServe(shmx_host_t *h, const std::string &name, uint32_t ask, uint32_t want) {
+    std::atomic<int> grc{1};
+    shmx_guest_t *g = nullptr;
+    std::thread t([&] { grc = shmx_guest_connect(name.c_str(), ask, 5 * kSecond, &g); });
+    shmx_channel_t *ch = nullptr;
+    int arc = shmx_host_accept(h, 5 * kSecond, &ch);
+    t.join();
+    if (arc != 0 || grc != 0) return 1;
+    if (shmx_channel_transport(shmx_guest_channel(g)) != (int)want) return 2;
+    if (int step = ServeRoundTrips(g, ch)) return 2 + step;
+    shmx_guest_close(g);
+    shmx_host_destroy(h);
+    return 0;
+}
+
 void HostRoundTrip(shmx_channel_t *ch) {
     for (uint32_t size : kSizes) {
         if (size > shmx_channel_max_payload(ch)) continue;
@@ -426,17 +444,7 @@ TEST_F(SegmentAttackTest, ShouldReportAFileSizeLimitAtHostCreationAndFallBackToT
         if (shmx_host_create(name.c_str(), &cfg, &h) != 0) _exit(5);  // the name was released by the failure
         if (shmx_host_transports(h) != kUds) _exit(6);
         if (shmx_host_mapped_bytes(h) != 0) _exit(7);
-        std::atomic<int> grc{1};
-        shmx_guest_t *g = nullptr;
-        std::thread t([&] { grc = shmx_guest_connect(name.c_str(), SHMX_TRANSPORT_AUTO, 5 * kSecond, &g); });
-        shmx_channel_t *ch = nullptr;
-        int arc = shmx_host_accept(h, 5 * kSecond, &ch);
-        t.join();
-        if (arc != 0 || grc != 0) _exit(8);
-        if (shmx_channel_transport(shmx_guest_channel(g)) != (int)kUds) _exit(9);
-        if (int step = ServeRoundTrips(g, ch)) _exit(9 + step);
-        shmx_guest_close(g);
-        shmx_host_destroy(h);
+        if (int step = AdmitAndServe(h, name, SHMX_TRANSPORT_AUTO, kUds)) _exit(7 + step);
         _exit(0);
     }
     int status = WaitChild(pid, 60000);
@@ -525,16 +533,7 @@ TEST_F(SegmentAttackTest, ShouldReportAFailedPoolGrowthAndKeepServing) {
         if (arc0 == 0) _exit(13);
         for (shmx_slot_ref_t &r : refs)
             if (shmx_pool_free(pool, &r, SHMX_OWNER_HOST) != 0) _exit(14);
-        std::atomic<int> grc{1};
-        shmx_guest_t *g = nullptr;
-        std::thread t([&] { grc = shmx_guest_connect(name.c_str(), kShm, 5 * kSecond, &g); });
-        shmx_channel_t *ch = nullptr;
-        int arc = shmx_host_accept(h, 5 * kSecond, &ch);
-        t.join();
-        if (arc != 0 || grc != 0) _exit(6);
-        if (int step = ServeRoundTrips(g, ch)) _exit(6 + step);
-        shmx_guest_close(g);
-        shmx_host_destroy(h);
+        if (int step = AdmitAndServe(h, name, kShm, kShm)) _exit(5 + step);
         _exit(0);
     }
     int status = WaitChild(pid, 60000);
