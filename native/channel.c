@@ -94,13 +94,11 @@ static __attribute__((noinline)) int shm_record_failed(shmx_channel_t *ch, int r
 
 /* ---- opening and closing --------------------------------------------------- */
 
-int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index, int is_host, int sock,
-                          shmx_channel_t **out) {
+int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index, int is_host, uint32_t epoch,
+                          int sock, shmx_channel_t **out) {
     if (seg == NULL || pool == NULL || out == NULL || index >= seg->config.max_channels) return -SHMX_EINVAL;
     const shmx_config_t *cfg = &seg->config; /* the validated private copy */
     shmx_channel_ctl_t *ctl = shmx_segment_channel(seg, index);
-    /* Acquire: pairs with the host's release store of ACTIVE after it formatted the rings. */
-    if (atomic_load_explicit(&ctl->state, memory_order_acquire) != SHMX_CHANNEL_ACTIVE) return -SHMX_ESTATE;
 
     uint32_t entries = cfg->ring_bytes / 32u;
     shm_channel_t *x = calloc(1, sizeof(*x) + (size_t)entries * (sizeof(held_t) + sizeof(in_flight_t)));
@@ -112,11 +110,14 @@ int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index
 
     int tx_ring = is_host ? SHMX_RING_HOST_TO_GUEST : SHMX_RING_GUEST_TO_HOST;
     int rx_ring = is_host ? SHMX_RING_GUEST_TO_HOST : SHMX_RING_HOST_TO_GUEST;
-    int rc = shmx_ring_attach(&ch->tx, shmx_segment_ring_ctl(seg, index, tx_ring),
-                              shmx_segment_ring_data(seg, index, tx_ring), cfg->ring_bytes);
+    /* The host formatted both rings just now: its truth is position 0, whatever the entry says by now. */
+    int (*attach)(shmx_ring_t *, shmx_ring_ctl_t *, uint8_t *, uint32_t) =
+        is_host ? shmx_ring_attach_formatted : shmx_ring_attach;
+    int rc = attach(&ch->tx, shmx_segment_ring_ctl(seg, index, tx_ring), shmx_segment_ring_data(seg, index, tx_ring),
+                    cfg->ring_bytes);
     if (rc == 0)
-        rc = shmx_ring_attach(&ch->rx, shmx_segment_ring_ctl(seg, index, rx_ring),
-                              shmx_segment_ring_data(seg, index, rx_ring), cfg->ring_bytes);
+        rc = attach(&ch->rx, shmx_segment_ring_ctl(seg, index, rx_ring), shmx_segment_ring_data(seg, index, rx_ring),
+                    cfg->ring_bytes);
     if (rc != 0) {
         free(x); /* the caller keeps @sock: no channel exists to own it */
         return rc == -SHMX_EINVAL ? -SHMX_ECORRUPT : rc;
@@ -125,8 +126,7 @@ int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index
     ch->transport = SHMX_TRANSPORT_SHM;
     ch->is_host = is_host != 0;
     ch->index = index;
-    /* Acquire: pairs with the host's release of the entry (the epoch is written before ACTIVE). */
-    ch->epoch = atomic_load_explicit(&ctl->epoch, memory_order_acquire);
+    ch->epoch = epoch;
     ch->self_owner = is_host ? SHMX_OWNER_HOST : index;
     ch->peer_owner = is_host ? index : SHMX_OWNER_HOST;
     ch->max_payload = cfg->max_payload;

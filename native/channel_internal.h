@@ -68,15 +68,18 @@ struct shmx_channel {
 };
 
 /*
- * shmx_channel_open_shm - a channel over entry @index of @seg. The caller
- * (host.c) has formatted the rings and made the entry ACTIVE; a guest opens
- * the entry the host named in its welcome. @sock is the bootstrap socket
- * (owned by the channel once this returns 0; on failure the caller keeps it;
- * -1 for none).
+ * shmx_channel_open_shm - a channel over entry @index of @seg for the guest
+ * incarnation @epoch. The host calls it right after formatting the entry's
+ * rings and making it ACTIVE: its views start at position 0 and @epoch is its
+ * own record, nothing is read back from the shared entry (a guest may already
+ * write there). A guest opens the entry its welcome named, once it checked
+ * that the entry is ACTIVE with the welcome's epoch; its views start at the
+ * published positions (validated). @sock is the bootstrap socket (owned by
+ * the channel once this returns 0; on failure the caller keeps it; -1 for none).
  * Returns 0 and sets *@out, -ENOMEM, -SHMX_ECORRUPT (ring positions invalid).
  */
-int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index, int is_host, int sock,
-                          shmx_channel_t **out);
+int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index, int is_host, uint32_t epoch,
+                          int sock, shmx_channel_t **out);
 
 /*
  * shmx_channel_open_uds - a channel whose frames travel over the connected

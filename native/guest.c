@@ -160,7 +160,7 @@ static int open_shm(shmx_guest_t *g, int sock, int seg_fd, const shmx_welcome_t 
         close(sock);
         return rc;
     }
-    rc = shmx_channel_open_shm(&g->seg, &g->pool, w->channel_index, 0, sock, &g->ch);
+    rc = shmx_channel_open_shm(&g->seg, &g->pool, w->channel_index, 0, w->epoch, sock, &g->ch);
     if (rc < 0) {
         close(sock); /* a failed open leaves the socket with us */
         return rc;

@@ -210,7 +210,7 @@ static int admit_shm(shmx_host_t *h, int sock, pid_t pid, shmx_channel_t **out) 
     atomic_store_explicit(&ctl->state, SHMX_CHANNEL_ACTIVE, memory_order_release);
 
     shmx_channel_t *ch = NULL;
-    int rc = shmx_channel_open_shm(&h->seg, &h->pool, idx, 1, sock, &ch);
+    int rc = shmx_channel_open_shm(&h->seg, &h->pool, idx, 1, epoch, sock, &ch);
     if (rc < 0) {
         /* Release: pairs with the guest's acquire load of the state. */
         atomic_store_explicit(&ctl->state, SHMX_CHANNEL_FREE, memory_order_release);

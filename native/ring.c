@@ -90,14 +90,9 @@ void shmx_ring_format(shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity) {
     atomic_store_explicit(&ctl->closed, 0, memory_order_relaxed);
 }
 
-int shmx_ring_attach(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity) {
-    if (capacity < 64u || (capacity & (capacity - 1u)) != 0 || ((uintptr_t)data & 7u) != 0)
-        return -SHMX_EINVAL;
-    /* Acquire: pairs with the release stores in shmx_ring_commit / shmx_ring_release,
-     * so records (and freed space) before these positions are visible. */
-    uint64_t tail = atomic_load_explicit(&ctl->tail, memory_order_acquire);
-    uint64_t head = atomic_load_explicit(&ctl->head, memory_order_acquire);
-    if (tail - head > capacity || ((tail | head) & 7u) != 0) return -SHMX_ECORRUPT;
+/* A private view starting at @tail (producer) and @head (consumer), both validated or known. */
+static void init_view(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity, uint64_t tail,
+                      uint64_t head) {
     memset(r, 0, sizeof *r);
     r->ctl = ctl;
     r->data = data;
@@ -108,6 +103,26 @@ int shmx_ring_attach(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32
     r->head = head;
     r->read = head;
     r->bell_fd = -1;
+}
+
+static int shape_ok(uint32_t capacity, const uint8_t *data) {
+    return capacity >= 64u && (capacity & (capacity - 1u)) == 0 && ((uintptr_t)data & 7u) == 0;
+}
+
+int shmx_ring_attach(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity) {
+    if (!shape_ok(capacity, data)) return -SHMX_EINVAL;
+    /* Acquire: pairs with the release stores in shmx_ring_commit / shmx_ring_release,
+     * so records (and freed space) before these positions are visible. */
+    uint64_t tail = atomic_load_explicit(&ctl->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&ctl->head, memory_order_acquire);
+    if (tail - head > capacity || ((tail | head) & 7u) != 0) return -SHMX_ECORRUPT;
+    init_view(r, ctl, data, capacity, tail, head);
+    return 0;
+}
+
+int shmx_ring_attach_formatted(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity) {
+    if (!shape_ok(capacity, data)) return -SHMX_EINVAL;
+    init_view(r, ctl, data, capacity, 0, 0);
     return 0;
 }
 

@@ -62,6 +62,14 @@ void shmx_ring_format(shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity);
  */
 int shmx_ring_attach(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity);
 
+/*
+ * shmx_ring_attach_formatted - as shmx_ring_attach, for the side that has
+ * just formatted the ring (the host): both positions start at 0, its own
+ * truth, and nothing is read from the shared control (a peer may already
+ * have scribbled on it). Returns 0 or -SHMX_EINVAL (as shmx_ring_attach).
+ */
+int shmx_ring_attach_formatted(shmx_ring_t *r, shmx_ring_ctl_t *ctl, uint8_t *data, uint32_t capacity);
+
 /* Largest body a record may have in a ring of this capacity. */
 uint32_t shmx_ring_max_body(const shmx_ring_t *r);
 

@@ -52,8 +52,8 @@ class ChannelTest : public ::testing::Test {
         seg_open_ = true;
         shmx_pool_init(&pool_, seg_.base, &seg_.layout, &seg_.config, 0);
         __atomic_store_n(word<uint32_t>(&shmx_segment_channel(&seg_, 0)->state), (uint32_t)SHMX_CHANNEL_ACTIVE, __ATOMIC_RELEASE);
-        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, host_sock, &host_));
-        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 0, guest_sock, &guest_));
+        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, 0, host_sock, &host_));
+        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 0, 0, guest_sock, &guest_));
     }
 
     PoolCounts Counts() {
@@ -113,6 +113,36 @@ TEST_F(ChannelTest, ShouldCarryEverySizeBothWaysWithSequentialIds) {
         id++;
     }
     ExpectPoolIdle();
+}
+
+/* The host opens an entry it has just formatted from its own truth: whatever a peer wrote into the
+ * entry meanwhile (positions, epoch, state) is never read back. */
+TEST_F(ChannelTest, HostShouldOpenFromItsOwnTruthWhateverThePeerWroteIntoTheEntry) {
+    ASSERT_EQ(0, shmx_segment_create(&cfg_, unique_label("chtruth").c_str(), &seg_));
+    seg_open_ = true;
+    shmx_pool_init(&pool_, seg_.base, &seg_.layout, &seg_.config, 0);
+    shmx_channel_ctl_t *entry = shmx_segment_channel(&seg_, 0);
+    for (int r = SHMX_RING_HOST_TO_GUEST; r <= SHMX_RING_GUEST_TO_HOST; r++) {
+        shmx_ring_ctl_t *ctl = shmx_segment_ring_ctl(&seg_, 0, r);
+        __atomic_store_n(word<uint64_t>(&ctl->tail), 0xdead0000beefull, __ATOMIC_RELEASE);
+        __atomic_store_n(word<uint64_t>(&ctl->head), 3ull, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(word<uint32_t>(&entry->epoch), 77u, __ATOMIC_RELEASE);
+    __atomic_store_n(word<uint32_t>(&entry->state), (uint32_t)SHMX_CHANNEL_FREE, __ATOMIC_RELEASE);
+
+    ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, 5, -1, &host_)) << "positions are the host's own: 0";
+    EXPECT_EQ(5u, shmx_channel_epoch(host_)) << "the epoch is the host's record, not the entry's word";
+    shmx_channel_t *guest = nullptr;
+    EXPECT_EQ(-SHMX_ECORRUPT, shmx_channel_open_shm(&seg_, &pool_, 0, 0, 5, -1, &guest))
+        << "a guest validates the published positions it starts from";
+
+    /* The host's first record lands at offset 0 of its ring, where its own tail says. */
+    uint8_t payload[16] = {1, 2, 3};
+    ASSERT_EQ(1, shmx_channel_send(host_, SHMX_TYPE_DATA, 0, 0, payload, sizeof payload, 0));
+    const uint8_t *data = shmx_segment_ring_data(&seg_, 0, SHMX_RING_HOST_TO_GUEST);
+    uint64_t header;
+    memcpy(&header, data, sizeof header);
+    EXPECT_NE(0u, header);
 }
 
 TEST_F(ChannelTest, ShouldUseAnExplicitIdWithoutAdvancingTheSequence) {

@@ -116,8 +116,8 @@ class DoorbellTest : public ::testing::Test {
                          __ATOMIC_RELEASE);
         int sv[2];
         ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv));
-        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, sv[0], &host_ch_));
-        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 0, sv[1], &guest_ch_));
+        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, 0, sv[0], &host_ch_));
+        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 0, 0, sv[1], &guest_ch_));
         if (!bells) return;
         int guest[2];
         ASSERT_EQ(0, shmx_channel_bells_create(host_ch_, guest));

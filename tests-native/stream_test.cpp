@@ -45,8 +45,8 @@ class StreamTest : public ::testing::Test {
         shmx_pool_init(&pool_, seg_.base, &seg_.layout, &seg_.config, 0);
         __atomic_store_n(word<uint32_t>(&shmx_segment_channel(&seg_, 0)->state), (uint32_t)SHMX_CHANNEL_ACTIVE,
                          __ATOMIC_RELEASE);
-        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, -1, &host_));
-        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 0, -1, &guest_));
+        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 1, 0, -1, &host_));
+        ASSERT_EQ(0, shmx_channel_open_shm(&seg_, &pool_, 0, 0, 0, -1, &guest_));
     }
 
     /* Both ends of a uds channel over a socketpair. */

@@ -144,10 +144,10 @@ static int world_open(world_t *w) {
     add_guards(w);
     shmx_pool_init(&w->host_pool, w->seg.base, &w->seg.layout, &w->seg.config, 0);
     shmx_pool_init(&w->guest_pool, w->seg.base, &w->seg.layout, &w->seg.config, 0);
-    /* As the host admits a guest: entry ACTIVE (release: pairs with the acquire in open_shm). */
+    /* As the host admits a guest: entry ACTIVE (release: pairs with the acquire of check_entry in guest.c). */
     atomic_store_explicit(&shmx_segment_channel(&w->seg, 0)->state, SHMX_CHANNEL_ACTIVE, memory_order_release);
-    FUZZ_CHECK(shmx_channel_open_shm(&w->seg, &w->host_pool, 0, 1, -1, &w->host) == 0);
-    FUZZ_CHECK(shmx_channel_open_shm(&w->seg, &w->guest_pool, 0, 0, -1, &w->guest) == 0);
+    FUZZ_CHECK(shmx_channel_open_shm(&w->seg, &w->host_pool, 0, 1, 0, -1, &w->host) == 0);
+    FUZZ_CHECK(shmx_channel_open_shm(&w->seg, &w->guest_pool, 0, 0, 0, -1, &w->guest) == 0);
 
     const shmx_layout_t *lay = &w->seg.layout;
     add_region(w, lay->channels_offset, lay->channel_stride); /* channel ctl, ring ctls, both rings */
