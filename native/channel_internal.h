@@ -88,6 +88,13 @@ int shmx_channel_open_shm(shmx_segment_t *seg, shmx_pool_t *pool, uint32_t index
  */
 int shmx_channel_open_uds(int sock, int is_host, uint32_t max_payload, shmx_channel_t **out);
 
+/*
+ * shmx_channel_spin_budget - the polls the next receive wait of @ch spins
+ * before it sleeps: the configured spin_iterations, cut by adaptive spinning
+ * (channel.c) after waits that spun in vain. For tests and diagnostics.
+ */
+uint32_t shmx_channel_spin_budget(const shmx_channel_t *ch);
+
 /* 1 if the bootstrap socket shows that the other side hung up (never without a socket). */
 int shmx_sock_hung_up(int sock);
 

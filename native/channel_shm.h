@@ -53,6 +53,8 @@ typedef struct shm_channel {
     uint32_t held_first;  /* index of the oldest held entry */
     uint32_t held_count;
     uint32_t empty_polls; /* short receives that found nothing (see EMPTY_POLLS_PER_CHECK) */
+    uint32_t spin_cut;    /* adaptive spinning: a receive spins idle.spin_iterations >> spin_cut (channel.c) */
+    uint32_t spin_waits;  /* receive waits made with a cut budget (every SPIN_PROBE_EVERY-th probes the full one) */
     uint32_t claims;      /* claims so far (a guest's see CLAIMS_PER_CHECK) */
     uint32_t window;      /* flow control: slot bytes this side may have in flight */
     uint32_t flight_first;

@@ -359,8 +359,8 @@ static int data_ready(void *arg) {
            atomic_load_explicit(&r->ctl->closed, memory_order_acquire) != 0;
 }
 
-int shmx_ring_wait_data(shmx_ring_t *r, int64_t deadline_ns, const shmx_idle_t *idle) {
-    return shmx_wait_until(&r->ctl->data, data_ready, r, deadline_ns, idle);
+int shmx_ring_wait_data(shmx_ring_t *r, int64_t deadline_ns, const shmx_idle_t *idle, int *idled) {
+    return shmx_wait_until_ex(&r->ctl->data, data_ready, r, deadline_ns, idle, idled);
 }
 
 void shmx_ring_close(shmx_ring_ctl_t *ctl) {

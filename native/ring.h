@@ -134,8 +134,11 @@ int shmx_ring_peek(shmx_ring_t *r, shmx_ring_record_t *out);
  */
 int shmx_ring_release(shmx_ring_t *r, uint64_t end);
 
-/* Consumer: wait until a record is readable or the ring closes. Returns 0 or -ETIMEDOUT. */
-int shmx_ring_wait_data(shmx_ring_t *r, int64_t deadline_ns, const shmx_idle_t *idle);
+/*
+ * Consumer: wait until a record is readable or the ring closes. Returns 0 or
+ * -ETIMEDOUT; *@idled as in shmx_wait_until_ex (@idled may be NULL).
+ */
+int shmx_ring_wait_data(shmx_ring_t *r, int64_t deadline_ns, const shmx_idle_t *idle, int *idled);
 
 /* Either side: mark closed and wake every waiter on both wait points. */
 void shmx_ring_close(shmx_ring_ctl_t *ctl);

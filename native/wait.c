@@ -45,9 +45,15 @@ int shmx_futex_wake(_Atomic uint32_t *word, int count) {
 
 int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_t deadline_ns,
                     const shmx_idle_t *idle) {
+    return shmx_wait_until_ex(wp, ready, arg, deadline_ns, idle, NULL);
+}
+
+int shmx_wait_until_ex(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_t deadline_ns,
+                       const shmx_idle_t *idle, int *idled) {
     uint32_t spins = idle ? idle->spin_iterations : 0;
     uint32_t yields = idle ? idle->yield_iterations : 0;
 
+    if (idled != NULL) *idled = 0;
     if (ready(arg)) return 0;
     if (shmx_now_ns() >= deadline_ns) return -ETIMEDOUT; /* a zero timeout tries exactly once */
     for (uint32_t i = 0; spins == UINT32_MAX || i < spins; i++) {
@@ -56,6 +62,7 @@ int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_
         /* Reading the clock costs ~20 ns: look at it only now and then. */
         if ((i & 1023u) == 1023u && shmx_now_ns() >= deadline_ns) return -ETIMEDOUT;
     }
+    if (idled != NULL) *idled = 1;
     for (uint32_t i = 0; i < yields; i++) {
         if (ready(arg)) return 0;
         if (shmx_now_ns() >= deadline_ns) return -ETIMEDOUT;

@@ -69,6 +69,15 @@ int shmx_wait_until(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_
                     const shmx_idle_t *idle);
 
 /*
+ * shmx_wait_until_ex - shmx_wait_until that also says how it went: *@idled
+ * (if @idled is not NULL) is 1 if the wait outlasted its spin phase (it
+ * yielded or slept), 0 if it ended while spinning. Adaptive spinning
+ * (channel.c) uses it to learn whether spinning pays on this channel.
+ */
+int shmx_wait_until_ex(shmx_waitpoint_t *wp, shmx_ready_fn ready, void *arg, int64_t deadline_ns,
+                       const shmx_idle_t *idle, int *idled);
+
+/*
  * shmx_waitpoint_notify - call after making a state change visible (release
  * store): wakes sleepers only if some announced themselves. Cheap when none did.
  */

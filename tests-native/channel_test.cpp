@@ -145,6 +145,38 @@ TEST_F(ChannelTest, HostShouldOpenFromItsOwnTruthWhateverThePeerWroteIntoTheEntr
     EXPECT_NE(0u, header);
 }
 
+/* Adaptive spinning: waits that spin in vain halve the next budget (down to a floor); a wait a
+ * spin serves restores it; the busy-spin strategy never adapts. */
+TEST_F(ChannelTest, ReceiveShouldCutItsSpinAfterWaitsThatSleptAndRestoreItWhenASpinIsServed) {
+    Open();
+    shmx_channel_set_idle(guest_, 20000, 0);
+    shmx_message_t m;
+    EXPECT_EQ(20000u, shmx_channel_spin_budget(guest_));
+    for (uint32_t i = 1; i <= 3; i++) {
+        ASSERT_EQ(-SHMX_EEMPTY, shmx_channel_receive(guest_, &m, 15 * kMs)); /* far longer than 20000 polls */
+        EXPECT_EQ(20000u >> i, shmx_channel_spin_budget(guest_)) << "after " << i << " waits that slept";
+    }
+    for (int i = 0; i < 10; i++) ASSERT_EQ(-SHMX_EEMPTY, shmx_channel_receive(guest_, &m, 5 * kMs));
+    EXPECT_EQ(64u, shmx_channel_spin_budget(guest_)) << "the floor";
+
+    /* A budget still far longer than the sender's delay once cut: the spin serves the wait. */
+    shmx_channel_set_idle(guest_, 1u << 30, 0);
+    ASSERT_GT(shmx_channel_spin_budget(guest_), 1u << 16);
+    std::thread sender([this] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        uint8_t b[8] = {0};
+        EXPECT_EQ(1, shmx_channel_send(host_, SHMX_TYPE_DATA, 0, 0, b, sizeof b, kMs * 1000));
+    });
+    ASSERT_EQ(0, shmx_channel_receive(guest_, &m, 10000 * kMs));
+    sender.join();
+    EXPECT_EQ(0, shmx_channel_release(guest_, &m));
+    EXPECT_EQ(1u << 30, shmx_channel_spin_budget(guest_)) << "restored by a wait the spin served";
+
+    shmx_channel_set_idle(guest_, UINT32_MAX, 0);
+    ASSERT_EQ(-SHMX_EEMPTY, shmx_channel_receive(guest_, &m, 1 * kMs));
+    EXPECT_EQ(UINT32_MAX, shmx_channel_spin_budget(guest_)) << "busy spinning never adapts";
+}
+
 TEST_F(ChannelTest, ShouldUseAnExplicitIdWithoutAdvancingTheSequence) {
     Open();
     uint8_t b = 7;

@@ -136,7 +136,7 @@ ConsumeResult consume_stream(uint8_t *base, uint32_t cap, const StreamSpec &s) {
         if (rc == -SHMX_EEMPTY) {
             int64_t now = shmx_now_ns();
             if (now >= hard) res.rc = -ETIMEDOUT;
-            else shmx_ring_wait_data(&r, std::min(hard, now + 100 * kMs), &s.idle);
+            else shmx_ring_wait_data(&r, std::min(hard, now + 100 * kMs), &s.idle, nullptr);
             continue;
         }
         if (rc == -SHMX_ECLOSED) break;
@@ -256,7 +256,7 @@ TEST_F(RingTest, ShouldReportEmptyRingAsEmpty) {
     shmx_ring_record_t out;
     EXPECT_EQ(-SHMX_EEMPTY, shmx_ring_peek(&cons, &out));
     EXPECT_EQ(-SHMX_EEMPTY, shmx_ring_peek(&cons, &out));
-    EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr));
+    EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr, nullptr));
 }
 
 TEST_F(RingTest, ShouldRoundTripOneInlineRecordWithBodyIntact) {
@@ -268,7 +268,7 @@ TEST_F(RingTest, ShouldRoundTripOneInlineRecordWithBodyIntact) {
     EXPECT_EQ(-SHMX_EEMPTY, shmx_ring_peek(&cons, &out)) << "visible before commit";
     ASSERT_EQ(0, shmx_ring_commit(&prod));
     EXPECT_EQ(48u, peek64((void *)&ctl->tail));
-    EXPECT_EQ(0, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr));
+    EXPECT_EQ(0, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr, nullptr));
     ASSERT_EQ(0, shmx_ring_peek(&cons, &out));
     EXPECT_EQ(SHMX_RECORD_INLINE, out.kind);
     EXPECT_EQ(37u, out.body_len);
@@ -467,12 +467,12 @@ TEST_F(RingTest, ShouldDrainPublishedRecordsBeforeReportingClosed) {
     void *body = nullptr;
     EXPECT_EQ(-SHMX_ECLOSED, shmx_ring_claim(&prod, 8, SHMX_RECORD_INLINE, &body));
     EXPECT_EQ(-SHMX_ECLOSED, shmx_ring_wait_space(&prod, 8, shmx_deadline(1000 * kMs), nullptr));
-    EXPECT_EQ(0, shmx_ring_wait_data(&cons, shmx_deadline(1000 * kMs), nullptr));
+    EXPECT_EQ(0, shmx_ring_wait_data(&cons, shmx_deadline(1000 * kMs), nullptr, nullptr));
     ASSERT_NO_FATAL_FAILURE(expect_record(10, 1));
     ASSERT_NO_FATAL_FAILURE(expect_record(11, 2));
     shmx_ring_record_t out;
     EXPECT_EQ(-SHMX_ECLOSED, shmx_ring_peek(&cons, &out));
-    EXPECT_EQ(0, shmx_ring_wait_data(&cons, shmx_deadline(1000 * kMs), nullptr)) << "closed counts as ready";
+    EXPECT_EQ(0, shmx_ring_wait_data(&cons, shmx_deadline(1000 * kMs), nullptr, nullptr)) << "closed counts as ready";
     EXPECT_EQ(0, shmx_ring_release(&cons, cons.read)) << "held records can still be released";
 }
 
@@ -492,7 +492,7 @@ TEST_F(RingTest, ShouldWakeBlockedWaitersOnClose) {
 
 TEST_F(RingTest, ShouldTimeOutWaitingForDataOrSpace) {
     shmx_idle_t idle{100, 2};
-    EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(20 * kMs), &idle));
+    EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(20 * kMs), &idle, nullptr));
     while (produce(56, 0) == 0) {
     }
     EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_space(&prod, 56, shmx_deadline(20 * kMs), &idle));
@@ -525,7 +525,7 @@ TEST_F(RingTest, ShouldNotTrustTailWhenReading) {
     for (uint64_t bad : {(uint64_t)kCap + 8, (uint64_t)kCap * 4, UINT64_MAX - 7, (uint64_t)1 << 63, (uint64_t)8}) {
         poke64((void *)&ctl->tail, bad);
         EXPECT_EQ(-SHMX_EEMPTY, shmx_ring_peek(&cons, &out)) << bad;
-        EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr)) << bad;
+        EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr, nullptr)) << bad;
     }
     EXPECT_EQ(0u, cons.read);
     poke64((void *)&ctl->tail, 0);
@@ -557,7 +557,7 @@ TEST_F(RingTest, ShouldSeeNothingNewWhenHeldRecordsFillTheRing) {
     EXPECT_EQ((uint64_t)kCap, cons.read - cons.head) << "every byte held";
     /* read has come round to the oldest held record, whose header is still there. */
     EXPECT_EQ(-SHMX_EEMPTY, shmx_ring_peek(&cons, &out));
-    EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr));
+    EXPECT_EQ(-ETIMEDOUT, shmx_ring_wait_data(&cons, shmx_deadline(0), nullptr, nullptr));
     ASSERT_EQ(0, shmx_ring_release(&cons, cons.read));
     EXPECT_EQ(-SHMX_EEMPTY, shmx_ring_peek(&cons, &out));
     for (uint32_t i = 0; i < kCap; i++) ASSERT_EQ(0, data[i]) << "released space reads zero, at " << i;

@@ -43,7 +43,7 @@ typedef struct shmx_config {
     uint32_t segment_mode;  /* enum shmx_segment_mode */
     uint32_t transports;    /* transports the host offers (bitwise or of enum shmx_transport); default both */
     uint32_t allowed_uid;   /* uid allowed to connect besides the host's own; UINT32_MAX: only the host's uid */
-    uint32_t spin_iterations;  /* busy polls before a waiter yields; default 20000 */
+    uint32_t spin_iterations;  /* busy polls before a waiter yields; default 20000; a receive adapts below it (README) */
     uint32_t yield_iterations; /* sched_yield() polls before a waiter sleeps on the futex; default 50 */
     uint32_t max_message;   /* largest message, all its fragments together; >= max_payload; default 64 MiB */
     uint32_t window_bytes;  /* flow control: pool bytes one direction of a channel may have in flight
