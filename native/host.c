@@ -69,10 +69,12 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     h->draining = calloc(c.max_channels, sizeof *h->draining);
     h->epochs = calloc(c.max_channels, sizeof *h->epochs);
     h->uds = calloc(c.max_channels, sizeof *h->uds);
+    h->uds_epochs = calloc(c.max_channels, sizeof *h->uds_epochs);
     h->watch = calloc(c.max_channels, sizeof *h->watch);
     h->events = calloc(2u * c.max_channels, sizeof *h->events);
     h->reporting = calloc(2u * c.max_channels, sizeof *h->reporting);
-    if (!h->shm || !h->draining || !h->epochs || !h->uds || !h->watch || !h->events || !h->reporting) {
+    if (!h->shm || !h->draining || !h->epochs || !h->uds || !h->uds_epochs || !h->watch || !h->events ||
+        !h->reporting) {
         rc = -ENOMEM;
         goto fail_alloc;
     }
@@ -142,6 +144,7 @@ fail_alloc:
     free(h->draining);
     free(h->epochs);
     free(h->uds);
+    free(h->uds_epochs);
     free(h->watch);
     free(h);
     return rc;
@@ -180,6 +183,14 @@ static int uid_allowed(const shmx_host_t *h, uid_t uid) {
 
 static void forget_locked(shmx_host_t *h, shmx_channel_t *ch);
 
+/* The epoch after *@last, stored there: 0 never names a live guest. */
+static uint32_t next_epoch(uint32_t *last) {
+    uint32_t epoch = *last + 1u;
+    if (epoch == 0) epoch = 1;
+    *last = epoch;
+    return epoch;
+}
+
 /* A free entry (reaping those whose old guest has hung up meanwhile), or max_channels. */
 static uint32_t free_entry_locked(shmx_host_t *h) {
     uint32_t idx = 0;
@@ -200,9 +211,7 @@ static int admit_shm(shmx_host_t *h, int sock, pid_t pid, shmx_channel_t **out) 
     shmx_segment_restore_header(&h->seg);
     shmx_segment_reset_rings(&h->seg, idx);
     atomic_store_explicit(&ctl->bye, 0, memory_order_relaxed); /* published with the state below */
-    uint32_t epoch = h->epochs[idx] + 1u;
-    if (epoch == 0) epoch = 1; /* 0 never names a live guest */
-    h->epochs[idx] = epoch;
+    uint32_t epoch = next_epoch(&h->epochs[idx]);
     /* Relaxed: published by the release store of the state just below. */
     atomic_store_explicit(&ctl->epoch, epoch, memory_order_relaxed);
     /* Release: the formatted rings and the epoch are visible to a guest whose
@@ -253,10 +262,15 @@ static int admit_uds(shmx_host_t *h, int sock, pid_t pid, shmx_channel_t **out) 
         pthread_mutex_unlock(&h->mu);
         return refuse(sock, SHMX_TRANSPORT_UDS, rc);
     }
+    uint32_t k = 0;
+    while (h->uds[k] != NULL) k++; /* one is free: fewer than max_channels are used */
     ch->host = h;
     ch->peer_pid = pid;
     ch->max_message = h->config.max_message;
-    h->uds[h->uds_count++] = ch;
+    ch->index = h->config.max_channels + k;
+    ch->epoch = next_epoch(&h->uds_epochs[k]);
+    h->uds[k] = ch;
+    h->uds_count++;
     /* Best effort: without it the application still meets the hang-up in its own calls. */
     (void)shmx_host_service_watch_uds_locked(h, ch);
     pthread_mutex_unlock(&h->mu);
@@ -377,8 +391,7 @@ static void rebuild_if_alone_locked(shmx_host_t *h) {
      * guest died with between handing it over and publishing its record. */
     uint32_t back = shmx_pool_reclaim_owner(&h->pool, SHMX_OWNER_HOST);
     back += shmx_pool_rebuild(&h->pool);
-    if (back != 0)
-        shmx_log(SHMX_LOG_INFO, "host: %u pool slots lost by guests that died inside a pool operation are back", back);
+    if (back != 0) shmx_host_service_slots_back_locked(h, back);
 }
 
 /*
@@ -421,11 +434,10 @@ static void forget_locked(shmx_host_t *h, shmx_channel_t *ch) {
         }
     } else {
         shmx_host_service_forget_uds_locked(h, ch);
-        for (uint32_t i = 0; i < h->uds_count; i++) {
-            if (h->uds[i] != ch) continue;
-            h->uds[i] = h->uds[--h->uds_count];
-            h->uds[h->uds_count] = NULL;
-            break;
+        uint32_t k = ch->index - h->config.max_channels;
+        if (k < h->config.max_channels && h->uds[k] == ch) {
+            h->uds[k] = NULL;
+            h->uds_count--;
         }
     }
     shmx_channel_destroy(ch);
@@ -462,10 +474,11 @@ void shmx_host_destroy(shmx_host_t *h) {
     for (uint32_t i = 0; i < h->config.max_channels; i++) {
         shmx_channel_destroy(h->shm[i]);
         shmx_channel_destroy(h->draining[i]);
+        shmx_channel_destroy(h->uds[i]);
         h->shm[i] = NULL;
         h->draining[i] = NULL;
+        h->uds[i] = NULL;
     }
-    for (uint32_t i = 0; i < h->uds_count; i++) shmx_channel_destroy(h->uds[i]);
     h->uds_count = 0;
     pthread_mutex_unlock(&h->mu);
     pthread_mutex_destroy(&h->mu);
@@ -480,6 +493,7 @@ void shmx_host_destroy(shmx_host_t *h) {
     free(h->draining);
     free(h->epochs);
     free(h->uds);
+    free(h->uds_epochs);
     free(h->watch);
     free(h);
 }

@@ -35,6 +35,10 @@ typedef struct shmx_host_watch {
     int ended;                        /* the guest ended and was reported; nothing more is done for it */
     uint64_t last_head;               /* the host-to-guest ring's head at the last look */
     int64_t stuck_since;              /* when records were first seen waiting behind that head; 0: none */
+    /* A spawned guest that hung up before its process exited: its end is done, its report waits
+     * (still watching the pidfd) until held_until for the exit status. */
+    int64_t held_until;               /* 0: nothing held */
+    shmx_peer_event_t held;           /* the report, all but its reason and exit status */
 } shmx_host_watch_t;
 
 struct shmx_host {
@@ -56,8 +60,10 @@ struct shmx_host {
     struct shmx_channel **shm;      /* [max_channels]: the channel on each entry, NULL when free */
     struct shmx_channel **draining; /* [max_channels]: a freed channel whose guest has not hung up yet */
     uint32_t *epochs;               /* [max_channels]: the last epoch each entry was given with */
-    struct shmx_channel **uds;      /* [max_channels]: uds channels, the first uds_count used */
-    uint32_t uds_count;
+    /* uds guests are peers max_channels + k (shmx_channel_index of the host's channel): never an entry's index. */
+    struct shmx_channel **uds;      /* [max_channels]: the uds channel of each k, NULL when free */
+    uint32_t *uds_epochs;           /* [max_channels]: the last epoch each k was given with */
+    uint32_t uds_count;             /* uds channels served */
 
     /* The pool's growth (host_service.c), under mu. */
     shmx_extent_t extents[SHMX_MAX_EXTENTS];
@@ -73,8 +79,10 @@ struct shmx_host {
     uint32_t event_count;         /* under mu */
     shmx_peer_event_t *reporting; /* [2 x max_channels]: service thread only, the copy it reports from */
     uint64_t violations;          /* under mu: guests quarantined so far */
-    int kick_fd;                  /* eventfd: an application thread queued an event (quarantine) */
+    uint32_t slots_back;          /* under mu: pool slots a rebuild brought back, not yet logged */
+    int kick_fd;                  /* eventfd: an application thread queued an event (quarantine) or a log */
     int64_t next_tick;         /* service thread only: the next liveness check */
+    int64_t next_settle;       /* service thread only: the earliest held_until, INT64_MAX for none */
     int epoll_fd;
     int stop_fd;   /* eventfd: written once to stop the thread */
     int has_thread;
@@ -107,8 +115,19 @@ int shmx_host_service_admit_locked(struct shmx_host *h, uint32_t idx, int sock);
  */
 void shmx_host_quarantine(struct shmx_host *h, struct shmx_channel *ch, int code);
 
-/* shmx_host_service_forget_locked - with mu held: stop watching entry @idx's socket (before it closes) and its child. */
+/*
+ * shmx_host_service_forget_locked - with mu held: stop watching entry @idx's
+ * socket (before it closes) and its child, reporting an end held for the
+ * child's exit status now.
+ */
 void shmx_host_service_forget_locked(struct shmx_host *h, uint32_t idx, int sock);
+
+/*
+ * shmx_host_service_slots_back_locked - with mu held: a rebuild of the pool
+ * brought back @count slots that dead guests lost. The service thread logs it
+ * (no log handler runs under mu: it may call the host).
+ */
+void shmx_host_service_slots_back_locked(struct shmx_host *h, uint32_t count);
 
 /*
  * shmx_host_service_watch_draining_locked - with mu held: entry @idx was freed

@@ -33,13 +33,16 @@
  * at once and under the host's lock: both rings are closed (the host's
  * waiters wake; what the guest committed can still be received), every pool
  * slot the guest owned is taken back, and an event goes to the listener after
- * the lock is released. The entry itself returns to the free list only when
+ * the lock is released. A spawned guest's exit status may lag behind its
+ * socket's hang-up (both come from its exit): its event waits for the pidfd
+ * up to EXIT_LAG_MS, in the epoll loop, never under the lock. Log messages
+ * too leave only from the service thread, without the lock: a log handler
+ * may call the host. The entry itself returns to the free list only when
  * the application frees the host's channel and the guest has hung up (host.c),
  * so a guest that was expelled but still runs never writes into the rings of
  * the next one; the next one gets a fresh epoch.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -63,12 +66,19 @@
 
 #define STOP_TOKEN UINT64_MAX
 #define KICK_TOKEN (UINT64_MAX - 1u)
-/* Tokens of pidfds and uds sockets carry a tag bit; shm sockets' tokens are (epoch, index). */
+/* Tokens are (epoch, index) of an entry or (for UDS_TAG) of a uds peer; all but shm sockets' carry a tag bit. */
 #define CHILD_TAG (1ull << 62)
 #define UDS_TAG (1ull << 61)
 #define DRAIN_TAG (1ull << 60)
+#define TAGS (CHILD_TAG | UDS_TAG | DRAIN_TAG)
+/* The epoch bits a token keeps: all 32 would reach the tags after 2^28 admissions of an entry. A
+ * stale token matching a later epoch would need 2^28 admissions while its event is in flight. */
+#define TOKEN_EPOCH_MASK 0x0fffffffu
+_Static_assert(((uint64_t)TOKEN_EPOCH_MASK << 32 & TAGS) == 0, "a token's epoch must stay below the tags");
 /* How long a spawned guest's exit status may lag behind its socket's hang-up (both come from its exit). */
 #define EXIT_LAG_MS 50
+/* end_locked's reason for a spawned guest that hung up but has not exited (yet): EXITED or DIED, decided later. */
+#define UNDECIDED 0u
 #define MAX_EVENTS 16
 /* Requests read from one guest per wake-up: a flooding guest waits its turn, others do not. */
 #define REQUESTS_PER_WAKE 8u
@@ -76,14 +86,12 @@
 #define DRAIN_BYTES 256u
 
 /* epoll data of an entry: its index and the epoch it was admitted with (a reused entry differs). */
-static uint64_t token_of(uint32_t idx, uint32_t epoch) { return (uint64_t)epoch << 32 | idx; }
+static uint64_t token_of(uint32_t idx, uint32_t epoch) { return (uint64_t)(epoch & TOKEN_EPOCH_MASK) << 32 | idx; }
 
-/* The entry a token names, if it still serves the same guest; max_channels if not. */
-static uint32_t entry_of(const shmx_host_t *h, uint64_t token) {
+/* The index a (tagged) token names if its epoch in @epochs (entries' or uds') is unchanged; else max_channels. */
+static uint32_t index_of(const shmx_host_t *h, const uint32_t *epochs, uint64_t token) {
     uint32_t idx = (uint32_t)token;
-    if (idx >= h->config.max_channels || h->shm[idx] == NULL || h->watch[idx].ended ||
-        token_of(idx, h->epochs[idx]) != (token & ~CHILD_TAG))
-        return h->config.max_channels;
+    if (idx >= h->config.max_channels || token_of(idx, epochs[idx]) != (token & ~TAGS)) return h->config.max_channels;
     return idx;
 }
 
@@ -176,15 +184,17 @@ int shmx_host_service_admit_locked(shmx_host_t *h, uint32_t idx, int sock) {
     return 0;
 }
 
-void shmx_host_service_forget_locked(shmx_host_t *h, uint32_t idx, int sock) {
+static void unwatch_socket_locked(shmx_host_t *h, uint32_t idx, int sock) {
     shmx_host_watch_t *w = &h->watch[idx];
     if (w->watched) (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, sock, NULL); /* fails only if already gone */
     w->watched = 0;
-    if (w->pidfd >= 0) {
-        (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, w->pidfd, NULL);
-        close(w->pidfd);
-        w->pidfd = -1;
-    }
+}
+
+static void forget_child_locked(shmx_host_t *h, uint32_t idx);
+
+void shmx_host_service_forget_locked(shmx_host_t *h, uint32_t idx, int sock) {
+    unwatch_socket_locked(h, idx, sock);
+    forget_child_locked(h, idx);
 }
 
 void shmx_host_service_watch_draining_locked(shmx_host_t *h, uint32_t idx, int sock) {
@@ -195,7 +205,8 @@ void shmx_host_service_watch_draining_locked(shmx_host_t *h, uint32_t idx, int s
 
 int shmx_host_service_watch_uds_locked(shmx_host_t *h, shmx_channel_t *ch) {
     /* Hang-ups only: the frames are the channel's to read (EPOLLHUP and EPOLLERR always come). */
-    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = UDS_TAG | (uint64_t)(uintptr_t)ch};
+    struct epoll_event ev = {.events = EPOLLRDHUP,
+                             .data.u64 = UDS_TAG | token_of(ch->index - h->config.max_channels, ch->epoch)};
     return epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, ch->sock, &ev) == 0 ? 0 : -errno;
 }
 
@@ -229,18 +240,20 @@ int shmx_host_watch_child(shmx_host_t *h, shmx_channel_t *ch, pid_t pid, int pid
 /* ---- guests that end ------------------------------------------------------------------ */
 
 /*
- * A spawned child's wait status once it has ended (within @wait_ms), left for
- * the application's own wait to collect (WNOWAIT). 1 if it ended.
+ * How a spawned child ended, without waiting: SHMX_PEER_EXITED with its wait
+ * status in *@status, left for the application's own wait to collect
+ * (WNOWAIT); else SHMX_PEER_DIED and 0: it has not exited, or the application
+ * reaped it first and the status is gone (a made-up 0 would read as a clean exit).
  */
-static int child_status(int pidfd, int wait_ms, int *status) {
-    struct pollfd p = {.fd = pidfd, .events = POLLIN, .revents = 0};
-    if (poll(&p, 1, wait_ms) <= 0) return 0;
+static uint32_t child_reason(int pidfd, int *status) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) return 0;
+    *status = 0;
+    if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+        return SHMX_PEER_DIED;
     if (si.si_code == CLD_EXITED) *status = (si.si_status & 0xff) << 8;
     else *status = (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0); /* as waitpid reports a signal */
-    return 1;
+    return SHMX_PEER_EXITED;
 }
 
 /* Wake the service thread to report what was queued (an application thread may have queued it). */
@@ -258,16 +271,37 @@ static void report_locked(shmx_host_t *h, const shmx_peer_event_t *ev) {
     kick(h);
 }
 
+void shmx_host_service_slots_back_locked(shmx_host_t *h, uint32_t count) {
+    h->slots_back += count;
+    kick(h);
+}
+
+/* Stop watching entry @idx's child; an end held for its exit status is reported now, with what is known. */
+static void forget_child_locked(shmx_host_t *h, uint32_t idx) {
+    shmx_host_watch_t *w = &h->watch[idx];
+    if (w->pidfd < 0) return;
+    if (w->held_until != 0) {
+        w->held.reason = child_reason(w->pidfd, &w->held.exit_status);
+        w->held_until = 0;
+        report_locked(h, &w->held);
+    }
+    (void)epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, w->pidfd, NULL);
+    close(w->pidfd);
+    w->pidfd = -1;
+}
+
 /*
  * Entry @idx's guest ended for @reason: take back all it had, wake the host's
- * side, report. An expelled or quarantined guest may still run: its entry is
- * marked so that both sides stop, and only our half of its socket shuts.
+ * side, report (UNDECIDED: hold the report until its child's exit status
+ * comes or EXIT_LAG_MS pass; service thread only). An expelled or quarantined
+ * guest may still run: its entry is marked so that both sides stop, and only
+ * our half of its socket shuts.
  */
 static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status, int violation) {
     shmx_channel_t *ch = h->shm[idx];
     shmx_host_watch_t *w = &h->watch[idx];
     w->ended = 1;
-    shmx_host_service_forget_locked(h, idx, ch->sock);
+    unwatch_socket_locked(h, idx, ch->sock);
     if (reason == SHMX_PEER_EXPELLED || reason == SHMX_PEER_VIOLATION) {
         /* Release: both sides' next calls read it (channel_shm.h): the guest learns why, the
          * host's side delivers nothing more of it. */
@@ -275,12 +309,6 @@ static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status
                               memory_order_release);
         /* Our half only: the entry stays withheld until the guest hangs up too (host.c reap). */
         shutdown(ch->sock, SHUT_WR);
-        if (reason == SHMX_PEER_EXPELLED)
-            shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) expelled: its messages waited unconsumed for %u ms",
-                     idx, (int)ch->peer_pid, h->config.liveness_ms);
-        else
-            shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) quarantined for a protocol violation: %s", idx,
-                     (int)ch->peer_pid, shmx_strerror(violation));
     }
     shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_HOST_TO_GUEST));
     shmx_ring_close(shmx_segment_ring_ctl(&h->seg, idx, SHMX_RING_GUEST_TO_HOST));
@@ -296,6 +324,14 @@ static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status
                                                : shmx_pool_reclaim_owner(&h->pool, idx),
                             .noticed_ns = shmx_now_ns(),
                             .violation = violation};
+    if (reason == UNDECIDED) {
+        /* The pidfd stays watched: its event, or the lag running out (settle_due_locked), reports. */
+        w->held = ev;
+        w->held_until = ev.noticed_ns + EXIT_LAG_MS * 1000000LL;
+        if (w->held_until < h->next_settle) h->next_settle = w->held_until;
+        return;
+    }
+    forget_child_locked(h, idx);
     report_locked(h, &ev);
 }
 
@@ -305,30 +341,50 @@ static void hung_up_locked(shmx_host_t *h, uint32_t idx) {
     uint32_t bye = atomic_load_explicit(&shmx_segment_channel(&h->seg, idx)->bye, memory_order_relaxed);
     int status = 0;
     uint32_t reason = SHMX_PEER_DIED;
-    if (bye) reason = SHMX_PEER_CLOSED;
-    else if (h->watch[idx].pidfd >= 0 && child_status(h->watch[idx].pidfd, EXIT_LAG_MS, &status))
-        reason = SHMX_PEER_EXITED;
+    if (bye) {
+        reason = SHMX_PEER_CLOSED;
+    } else if (h->watch[idx].pidfd >= 0) {
+        reason = child_reason(h->watch[idx].pidfd, &status);
+        if (reason == SHMX_PEER_DIED) reason = UNDECIDED; /* not exited yet, or its status is still on the way */
+    }
     end_locked(h, idx, reason, status, 0);
 }
 
+/* Entry @idx's child exited: the guest ends, or the end held for this is reported. */
 static void child_exited_locked(shmx_host_t *h, uint32_t idx) {
-    int status = 0;
-    /* The application may have reaped it first (its child handle's wait): then the status is
-     * gone, and a made-up 0 would read as a clean exit. */
-    if (child_status(h->watch[idx].pidfd, 0, &status)) end_locked(h, idx, SHMX_PEER_EXITED, status, 0);
-    else end_locked(h, idx, SHMX_PEER_DIED, 0, 0);
+    if (h->watch[idx].ended) {
+        forget_child_locked(h, idx);
+        return;
+    }
+    int status;
+    uint32_t reason = child_reason(h->watch[idx].pidfd, &status);
+    end_locked(h, idx, reason, status, 0);
+}
+
+/* Report the held ends whose lag ran out (children that live on: deaths). Returns the next held_until or INT64_MAX. */
+static int64_t settle_due_locked(shmx_host_t *h, int64_t now) {
+    int64_t next = INT64_MAX;
+    for (uint32_t idx = 0; idx < h->config.max_channels; idx++) {
+        int64_t until = h->watch[idx].held_until;
+        if (until != 0 && until <= now) forget_child_locked(h, idx);
+        else if (until != 0 && until < next) next = until;
+    }
+    return next;
 }
 
 /* A uds guest's socket reported a hang-up (or a stale event for a channel since freed). */
 static void uds_hung_up_locked(shmx_host_t *h, uint64_t token) {
-    shmx_channel_t *ch = (shmx_channel_t *)(uintptr_t)(token & ~UDS_TAG);
-    uint32_t i = 0;
-    while (i < h->uds_count && h->uds[i] != ch) i++;
-    if (i == h->uds_count || !shmx_sock_hung_up(ch->sock)) return;
+    uint32_t k = index_of(h, h->uds_epochs, token);
+    shmx_channel_t *ch = k < h->config.max_channels ? h->uds[k] : NULL;
+    if (ch == NULL || !shmx_sock_hung_up(ch->sock)) return;
     shmx_host_service_forget_uds_locked(h, ch);
     /* Our own close shuts the socket down too: that is no news about the guest. */
     if (__atomic_load_n(&ch->closed, __ATOMIC_ACQUIRE)) return;
-    shmx_peer_event_t ev = {.reason = SHMX_PEER_DIED, .pid = ch->peer_pid, .noticed_ns = shmx_now_ns()};
+    shmx_peer_event_t ev = {.peer = ch->index,
+                            .epoch = ch->epoch,
+                            .reason = SHMX_PEER_DIED,
+                            .pid = ch->peer_pid,
+                            .noticed_ns = shmx_now_ns()};
     report_locked(h, &ev);
 }
 
@@ -355,16 +411,36 @@ static void check_liveness_locked(shmx_host_t *h, int64_t now) {
     }
 }
 
-/* Hand the queued events to the listener, without the lock (they are copied out under it). */
-static void report_events(shmx_host_t *h) {
+/* The warning an event carries, if any (logged without the lock: a log handler may call the host). */
+static void log_event(const shmx_host_t *h, const shmx_peer_event_t *ev) {
+    if (ev->reason == SHMX_PEER_EXPELLED)
+        shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) expelled: its messages waited unconsumed for %u ms",
+                 ev->peer, (int)ev->pid, h->config.liveness_ms);
+    else if (ev->reason == SHMX_PEER_VIOLATION)
+        shmx_log(SHMX_LOG_WARN, "host: guest %u (pid %d) quarantined for a protocol violation: %s", ev->peer,
+                 (int)ev->pid, shmx_strerror(ev->violation));
+}
+
+/*
+ * Log what was queued and hand the queued events to the listener (unless
+ * @logs_only), without the lock: they are copied out under it.
+ */
+static void report_events(shmx_host_t *h, int logs_only) {
     pthread_mutex_lock(&h->mu);
     uint32_t n = h->event_count;
     memcpy(h->reporting, h->events, n * sizeof *h->events);
     h->event_count = 0;
-    shmx_peer_listener_fn fn = h->listener;
+    uint32_t back = h->slots_back;
+    h->slots_back = 0;
+    shmx_peer_listener_fn fn = logs_only ? NULL : h->listener;
     void *arg = h->listener_arg;
     pthread_mutex_unlock(&h->mu);
-    for (uint32_t i = 0; fn != NULL && i < n; i++) fn(arg, &h->reporting[i]);
+    if (back != 0)
+        shmx_log(SHMX_LOG_INFO, "host: %u pool slots lost by guests that died inside a pool operation are back", back);
+    for (uint32_t i = 0; i < n; i++) {
+        log_event(h, &h->reporting[i]);
+        if (fn != NULL) fn(arg, &h->reporting[i]);
+    }
 }
 
 void shmx_host_quarantine(shmx_host_t *h, shmx_channel_t *ch, int code) {
@@ -420,25 +496,25 @@ static void dispatch_locked(shmx_host_t *h, const struct epoll_event *e) {
         uds_hung_up_locked(h, token);
         return;
     }
+    uint32_t idx = index_of(h, h->epochs, token);
+    if (idx == h->config.max_channels) return; /* replaced since epoll reported it */
     if (token & DRAIN_TAG) {
-        uint32_t idx = (uint32_t)token;
         /* Closing the socket in the reap takes it out of the set. */
-        if (idx < h->config.max_channels && h->draining[idx] != NULL &&
-            token_of(idx, h->epochs[idx]) == (token & ~DRAIN_TAG))
-            (void)shmx_host_reap_locked(h, idx);
+        if (h->draining[idx] != NULL) (void)shmx_host_reap_locked(h, idx);
         return;
     }
-    uint32_t idx = entry_of(h, token);
-    if (idx == h->config.max_channels) return; /* gone or replaced since epoll reported it */
-    if (token & CHILD_TAG) child_exited_locked(h, idx);
-    else if (e->events & EPOLLIN) serve_locked(h, idx); /* a hang-up behind the requests reads as end of stream */
-    else if (e->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hung_up_locked(h, idx);
+    if (h->shm[idx] == NULL) return; /* freed since */
+    if (token & CHILD_TAG) {
+        child_exited_locked(h, idx);
+    } else if (!h->watch[idx].ended) { /* else a stale event: an ended guest's socket is out of the set */
+        if (e->events & EPOLLIN) serve_locked(h, idx); /* a hang-up behind the requests reads as end of stream */
+        else if (e->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hung_up_locked(h, idx);
+    }
 }
 
-/* Milliseconds until the next liveness check, or -1 without one. */
-static int tick_wait_ms(shmx_host_t *h, int64_t now) {
-    if (h->config.liveness_ms == 0) return -1;
-    if (now >= h->next_tick) {
+/* Run the timers that are due (liveness check, held ends); milliseconds until the next one, or -1. */
+static int run_timers(shmx_host_t *h, int64_t now) {
+    if (h->config.liveness_ms != 0 && now >= h->next_tick) {
         uint32_t tick = h->config.liveness_ms / 4u;
         tick = tick < 5u ? 5u : tick > 250u ? 250u : tick;
         h->next_tick = now + (int64_t)tick * 1000000;
@@ -446,15 +522,22 @@ static int tick_wait_ms(shmx_host_t *h, int64_t now) {
         check_liveness_locked(h, now);
         pthread_mutex_unlock(&h->mu);
     }
-    return (int)((h->next_tick - now + 999999) / 1000000);
+    if (now >= h->next_settle) {
+        pthread_mutex_lock(&h->mu);
+        h->next_settle = settle_due_locked(h, now);
+        pthread_mutex_unlock(&h->mu);
+    }
+    int64_t next = h->next_settle;
+    if (h->config.liveness_ms != 0 && h->next_tick < next) next = h->next_tick;
+    return next == INT64_MAX ? -1 : (int)((next - now + 999999) / 1000000);
 }
 
 static void *service_main(void *arg) {
     shmx_host_t *h = arg;
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
-        int timeout = tick_wait_ms(h, shmx_now_ns());
-        report_events(h);
+        int timeout = run_timers(h, shmx_now_ns());
+        report_events(h, 0);
         int n = epoll_wait(h->epoll_fd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return NULL; /* the set itself is broken: growth then only happens in the host's own allocations */
@@ -469,13 +552,14 @@ static void *service_main(void *arg) {
             dispatch_locked(h, &evs[i]);
             pthread_mutex_unlock(&h->mu);
         }
-        report_events(h);
+        report_events(h, 0);
     }
 }
 
 /* ---- start and stop --------------------------------------------------------------------- */
 
 int shmx_host_service_start(shmx_host_t *h) {
+    h->next_settle = INT64_MAX;
     h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     h->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -520,6 +604,7 @@ void shmx_host_service_stop(shmx_host_t *h) {
         } while (w < 0 && errno == EINTR);
         pthread_join(h->thread, NULL);
         h->has_thread = 0;
+        report_events(h, 1); /* what it had no time to log; the listener is called on its thread only */
     }
     if (h->epoll_fd >= 0) close(h->epoll_fd);
     if (h->stop_fd >= 0) close(h->stop_fd);

@@ -156,13 +156,18 @@ int shmx_channel_transport(const shmx_channel_t *ch);
 /* shmx_channel_max_payload - largest payload of one frame (a claim; a larger send fragments). */
 uint32_t shmx_channel_max_payload(const shmx_channel_t *ch);
 
-/* shmx_channel_index - the channel's entry number in its segment (0 for uds). */
+/*
+ * shmx_channel_index - the channel's peer id: its entry number in the segment
+ * for shm; for a host's uds channel max_channels + k (k < max_channels), so
+ * shm and uds guests never share one; 0 on a guest's uds channel.
+ */
 uint32_t shmx_channel_index(const shmx_channel_t *ch);
 
 /*
  * shmx_channel_epoch - the incarnation of the guest this channel serves: the
  * entry's epoch when it was given out (a new guest on the same entry gets a
- * larger one; 0 for uds).
+ * larger one; a host's uds channels count per uds peer id the same way; 0 on
+ * a guest's uds channel).
  */
 uint32_t shmx_channel_epoch(const shmx_channel_t *ch);
 

@@ -15,7 +15,14 @@ extern "C" {
 
 enum shmx_log_level { SHMX_LOG_WARN = 1, SHMX_LOG_INFO = 2 };
 
-/* A handler: @level is enum shmx_log_level, @message one line without a newline. Any thread may call it. */
+/*
+ * A handler: @level is enum shmx_log_level, @message one line without a
+ * newline. It is called one message at a time, on the thread that met the
+ * event or on a host's service thread ("shmx-host"), and never under a host's
+ * lock, so it may call host and channel functions; not shmx_log_set_handler,
+ * nor those that may log (shmx_host_create, shmx_host_accept, shmx_guest_connect):
+ * they would wait for it to return.
+ */
 typedef void (*shmx_log_fn)(void *arg, int level, const char *message);
 
 /*

@@ -41,8 +41,9 @@ enum shmx_peer_reason {
 
 /* What the host reports when a guest leaves (see shmx_host_set_peer_listener). */
 typedef struct shmx_peer_event {
-    uint32_t peer;       /* the guest's channel index (shmx_channel_index of the host's channel) */
-    uint32_t epoch;      /* the incarnation that ended (shmx_channel_epoch); a later guest on the entry gets a new one */
+    uint32_t peer;       /* the guest's peer id (shmx_channel_index of the host's channel): shm entries 0 .. max_channels - 1,
+                            uds guests max_channels + k (k < max_channels), so the two never collide */
+    uint32_t epoch;      /* the incarnation that ended (shmx_channel_epoch); a later guest on the same peer id gets a new one */
     uint32_t reason;     /* enum shmx_peer_reason */
     int32_t pid;         /* the guest's process as the kernel named it (SO_PEERCRED or spawn); 0 if unknown */
     int32_t exit_status; /* SHMX_PEER_EXITED: the wait status (WIFEXITED, WTERMSIG, ...); else 0 */

@@ -816,14 +816,19 @@ public final class Channel implements AutoCloseable {
         return maxMessage;
     }
 
-    /** @return the channel's entry number in its segment (0 for uds) */
+    /**
+     * @return the channel's peer id: its entry number in the segment for shm; on a host's uds channel
+     *         maxChannels + k (k &lt; maxChannels), so shm and uds guests never share one; 0 on a guest's uds
+     *         channel
+     */
     public int index() {
         return index;
     }
 
     /**
      * @return the incarnation of the guest this channel serves: its entry's epoch when it was given out (a
-     *         later guest on the same entry gets a larger one; unsigned 32-bit; 0 for uds). Events of
+     *         later guest on the same entry gets a larger one, as does a later uds guest on the same peer id;
+     *         unsigned 32-bit; 0 on a guest's uds channel). Events of
      *         {@link Host#onPeerEvent(PeerListener)} carry it.
      */
     public long epoch() {

@@ -102,15 +102,16 @@ public final class PeerEvent {
     }
 
     /**
-     * @return the guest's channel index ({@link Channel#index()} of the host's channel); 0 for a uds guest,
-     *         whose events carry no entry
+     * @return the guest's peer id ({@link Channel#index()} of the host's channel): shm entries are
+     *         0 .. maxChannels - 1, uds guests maxChannels + k (k &lt; maxChannels), so the two never collide
      */
     public int peer() {
         return peer;
     }
 
     /**
-     * @return the incarnation that ended ({@link Channel#epoch()} of its channel); 0 for a uds guest
+     * @return the incarnation that ended ({@link Channel#epoch()} of its channel); a later guest on the same
+     *         peer id gets a new one
      */
     public long epoch() {
         return epoch;
