@@ -347,7 +347,8 @@ static int shm_locate(shmx_channel_t *ch, const shmx_ring_record_t *rec, located
     memcpy(&ref, rec->body + HDR, sizeof ref);
     void *slot;
     uint32_t size;
-    int rc = shmx_pool_resolve(ch->pool, &ref, SHMX_SLOT_SENT, ch->self_owner, &slot, &size);
+    /* Taken, not only resolved: on the host the ledger refuses a slot it holds or sent elsewhere. */
+    int rc = shmx_pool_take(ch->pool, &ref, ch->self_owner, &slot, &size);
     if (rc != 0) return rc;
     loc->ref = ref;
     loc->src = slot;
@@ -378,7 +379,11 @@ static int shm_receive(shm_channel_t *x, shmx_message_t *msg, int64_t timeout_ns
     rc = shm_locate(ch, &rec, &loc);
     if (rc == 0) rc = shmx_frame_header_decode(loc.hdr, loc.src, loc.payload_len, ch->max_payload, &f);
     if (rc != 0) {
-        if (defer) return shm_unpeek(ch, &rec), rc; /* the next call reports it (and quarantines) */
+        if (defer) {
+            /* The next call reports it (and quarantines): it must find the slot untaken. */
+            shmx_pool_untake(ch->pool, &loc.ref, ch->self_owner);
+            return shm_unpeek(ch, &rec), rc;
+        }
         shm_drop_record(x, &rec, &loc);
         return shmx_shm_violation(ch, rc);
     }
@@ -476,6 +481,7 @@ int64_t shmx_channel_receive_copy(shmx_channel_t *ch, void *dst, size_t cap, shm
         /* Too long for @dst: only a valid frame is kept for a larger buffer, a bad one is dropped. */
         rc = shmx_frame_header_decode(loc.hdr, loc.src, loc.payload_len, ch->max_payload, &f);
         if (rc == 0) {
+            shmx_pool_untake(ch->pool, &loc.ref, ch->self_owner); /* taken again by the next receive */
             shm_unpeek(ch, &rec);
             if (meta != NULL) meta->length = f.length;
             return -SHMX_ESHORT;

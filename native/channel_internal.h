@@ -30,8 +30,9 @@ struct shmx_channel {
     uint64_t next_id;     /* next message id to send (starts at 1) */
     int sock;             /* bootstrap socket: liveness for shm, the frames for uds; -1 if none */
     int closed;           /* this side called shmx_channel_close */
-    int peer_end;         /* shm guest: once it noticed the host gone or itself expelled, the code every
-                           * later call fails with, else 0 (__atomic) */
+    int peer_end;         /* shm: the code every later call fails with once the peer ended, else 0 (__atomic):
+                           * a guest's once it noticed the host gone or itself expelled; the host's
+                           * -SHMX_ECLOSED once it expelled or quarantined the guest */
     int32_t peer_pid;     /* host side: the guest's pid as the kernel named it (SO_PEERCRED, spawn); 0 unknown */
 
     /* shm transport */

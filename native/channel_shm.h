@@ -75,23 +75,25 @@ static inline shm_channel_t *shm_of(shmx_channel_t *ch) { return (shm_channel_t 
 int shmx_shm_end_code(shmx_channel_t *ch);
 
 /*
- * The code every call fails with once the peer ended, else 0: a guest that saw
- * its host gone (remembered in peer_end), or either side of an entry the host
- * marked EXPELLED (one load of a line that rarely changes): the guest gets
- * -SHMX_EEXPELLED, the host's side -SHMX_ECLOSED and nothing more of it.
- */
-/*
  * A call of the host's met @rc on this channel: if it is a protocol violation
  * by the guest (-SHMX_ECORRUPT from its ring, -SHMX_EBADSLOT from a slot
  * reference it sent), quarantine the guest (host.c). Returns @rc.
  */
 int shmx_shm_violation(shmx_channel_t *ch, int rc);
 
+/*
+ * The code every call fails with once the peer ended, else 0, from peer_end:
+ * a guest's memory of its host gone, or the host's own record that it
+ * expelled this guest (-SHMX_ECLOSED, set by host_service.c: the host never
+ * reads the shared state word back). A guest also looks at its entry's state
+ * (one load of a line that rarely changes): EXPELLED gives -SHMX_EEXPELLED.
+ */
 static inline __attribute__((always_inline)) int shmx_shm_ended(shmx_channel_t *ch) {
     /* Relaxed: one-way announcements; records and slots read before them are fine. */
     int end = __atomic_load_n(&ch->peer_end, __ATOMIC_RELAXED);
     if (__builtin_expect(end != 0, 0)) return end;
-    if (__builtin_expect(atomic_load_explicit(&ch->ctl->state, memory_order_relaxed) == SHMX_CHANNEL_EXPELLED, 0))
+    if (__builtin_expect(!ch->is_host && atomic_load_explicit(&ch->ctl->state, memory_order_relaxed) ==
+                                             SHMX_CHANNEL_EXPELLED, 0))
         return shmx_shm_end_code(ch);
     return 0;
 }

@@ -103,6 +103,10 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
         shmx_pool_init(&h->pool, h->seg.base, &h->seg.layout, &h->seg.config, 0); /* create formatted it */
         h->pool_slot_bytes = shmx_pool_slot_bytes(&c);
     }
+    if (h->has_seg) {
+        rc = shmx_pool_ledger_enable(&h->pool); /* the host's own truth about slots (DESIGN 3.5) */
+        if (rc < 0) goto fail_seg;
+    }
     /* At once: in named mode this also guards the segment file against clean and other claims. */
     shmx_names_info_t info = {.segment_mode = h->has_seg ? h->seg.mode : SHMX_SEGMENT_MEMFD, /* no file to guard */
                               .segment_path = h->has_seg ? h->seg.path : "",
@@ -134,6 +138,7 @@ fail_service:
 fail_mutex:
     pthread_mutex_destroy(&h->mu);
 fail_seg:
+    shmx_pool_fini(&h->pool); /* a zeroed pool without a segment too */
     if (h->has_seg) shmx_segment_close(&h->seg);
 fail_names:
     shmx_names_release(&h->names);
@@ -371,8 +376,8 @@ static void drain_guest_ring(shmx_host_t *h, shmx_channel_t *ch) {
             memcpy(&ref, rec.body + SHMX_FRAME_HEADER_SIZE, sizeof ref); /* read once: the guest may scribble */
             void *data;
             uint32_t size;
-            /* Only a slot really sent to the host: never one the host itself is writing. */
-            if (shmx_pool_resolve(&h->pool, &ref, SHMX_SLOT_SENT, SHMX_OWNER_HOST, &data, &size) == 0)
+            /* Only a slot really sent to the host (the ledger refuses one it holds elsewhere). */
+            if (shmx_pool_take(&h->pool, &ref, SHMX_OWNER_HOST, &data, &size) == 0)
                 (void)shmx_pool_free(&h->pool, &ref, SHMX_OWNER_HOST);
         }
         if (shmx_ring_release(r, rec.end) != 0) break;
@@ -483,6 +488,7 @@ void shmx_host_destroy(shmx_host_t *h) {
     pthread_mutex_unlock(&h->mu);
     pthread_mutex_destroy(&h->mu);
     shmx_host_extents_close(h);
+    shmx_pool_fini(&h->pool);
     if (h->has_seg) shmx_segment_close(&h->seg);
     shmx_names_release(&h->names); /* last: the name stays ours until every file under it is gone */
     for (uint32_t i = 0; i < h->config.max_channels; i++)

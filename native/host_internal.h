@@ -80,6 +80,8 @@ struct shmx_host {
     shmx_peer_event_t *reporting; /* [2 x max_channels]: service thread only, the copy it reports from */
     uint64_t violations;          /* under mu: guests quarantined so far */
     uint32_t slots_back;          /* under mu: pool slots a rebuild brought back, not yet logged */
+    shmx_pool_faults_t faults_logged; /* service thread only: the pool's fault counts it last logged */
+    int64_t next_faults_check;        /* service thread only: when it looks at them again */
     int kick_fd;                  /* eventfd: an application thread queued an event (quarantine) or a log */
     int64_t next_tick;         /* service thread only: the next liveness check */
     int64_t next_settle;       /* service thread only: the earliest held_until, INT64_MAX for none */

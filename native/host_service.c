@@ -303,8 +303,10 @@ static void end_locked(shmx_host_t *h, uint32_t idx, uint32_t reason, int status
     w->ended = 1;
     unwatch_socket_locked(h, idx, ch->sock);
     if (reason == SHMX_PEER_EXPELLED || reason == SHMX_PEER_VIOLATION) {
-        /* Release: both sides' next calls read it (channel_shm.h): the guest learns why, the
-         * host's side delivers nothing more of it. */
+        /* The host's side delivers nothing more of it: its own record, never read back from the entry.
+         * Relaxed: a one-way flag (channel_shm.h). */
+        __atomic_store_n(&ch->peer_end, -SHMX_ECLOSED, __ATOMIC_RELAXED);
+        /* Release: the guest's next call reads it (channel_shm.h) and learns why. */
         atomic_store_explicit(&shmx_segment_channel(&h->seg, idx)->state, SHMX_CHANNEL_EXPELLED,
                               memory_order_release);
         /* Our half only: the entry stays withheld until the guest hangs up too (host.c reap). */
@@ -532,12 +534,36 @@ static int run_timers(shmx_host_t *h, int64_t now) {
     return next == INT64_MAX ? -1 : (int)((next - now + 999999) / 1000000);
 }
 
+/*
+ * Log what the host's view of the pool met on lists and references a peer
+ * scribbled on or forged (pool.c counts them; it never logs: its calls run
+ * under the lock and on hot paths). At most once per FAULTS_LOG_MS, when the
+ * thread wakes anyway (the liveness tick, an event): never an extra wake-up,
+ * and a peer that scribbles in a loop costs one line per interval.
+ */
+#define FAULTS_LOG_MS 1000
+static void log_pool_faults(shmx_host_t *h, int64_t now) {
+    if (!h->has_seg || now < h->next_faults_check) return;
+    h->next_faults_check = now + (int64_t)FAULTS_LOG_MS * 1000000;
+    shmx_pool_faults_t f, *was = &h->faults_logged;
+    shmx_pool_faults(&h->pool, &f);
+    if (f.lists_cut == was->lists_cut && f.slots_skipped == was->slots_skipped && f.refs_refused == was->refs_refused)
+        return;
+    shmx_log(SHMX_LOG_WARN,
+             "host: a peer wrote into the shared pool: %llu free lists cut (their slots come back when every guest "
+             "is gone), %llu listed slots that were not free skipped, %llu forged slot references refused (so far)",
+             (unsigned long long)f.lists_cut, (unsigned long long)f.slots_skipped, (unsigned long long)f.refs_refused);
+    *was = f;
+}
+
 static void *service_main(void *arg) {
     shmx_host_t *h = arg;
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
-        int timeout = run_timers(h, shmx_now_ns());
+        int64_t now = shmx_now_ns();
+        int timeout = run_timers(h, now);
         report_events(h, 0);
+        log_pool_faults(h, now);
         int n = epoll_wait(h->epoll_fd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return NULL; /* the set itself is broken: growth then only happens in the host's own allocations */

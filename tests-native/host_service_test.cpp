@@ -366,6 +366,26 @@ TEST_F(HostServiceTest, ShouldLogSlotsBroughtBackToAHandlerThatCallsTheHost) {
     EXPECT_TRUE(log.Await("are back")) << "the slots brought back were not logged";
 }
 
+// What a peer's scribbles on the pool's lists cost is logged by the service thread (the pool itself
+// never logs: its calls run under the host's lock), to a handler that may call the host.
+TEST_F(HostServiceTest, ShouldLogListsAPeerScribbledOnToAHandlerThatCallsTheHost) {
+    CreateHost();
+    Watchdog dog(20 * kSecond);
+    ReentrantLog log(host_);
+    shmx_guest_t *g;
+    shmx_channel_t *h;
+    ASSERT_NO_FATAL_FAILURE(Connect(SHMX_TRANSPORT_SHM, &g, &h));
+    shmx_pool_t *pool = shmx_host_pool(host_);
+    for (uint32_t sh = 0; sh < SHMX_POOL_SHARDS; sh++) // every list of class 0 names a slot that does not exist
+        __atomic_store_n(reinterpret_cast<uint64_t *>(&pool->ctl->free_head[0][sh][0]), 0x0000'0007'00ff'fff0ull,
+                         __ATOMIC_RELEASE);
+    shmx_slot_ref_t ref;
+    ASSERT_EQ(shmx_pool_alloc(pool, 100, SHMX_OWNER_HOST, shmx_now_ns() + kSecond, nullptr, &ref), 0)
+        << "a larger class or a new extent serves it";
+    EXPECT_TRUE(log.Await("free lists cut")) << "the cut lists were not logged";
+    EXPECT_EQ(shmx_pool_free(pool, &ref, SHMX_OWNER_HOST), 0);
+}
+
 TEST_F(HostServiceTest, ShouldLogTheFallbackToAHandlerThatCallsTheHost) {
     cfg_.max_channels = 1;
     CreateHost();

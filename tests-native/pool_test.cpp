@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -118,6 +119,7 @@ class PoolTest : public ::testing::Test {
 
     void TearDown() override {
         Unpin();
+        shmx_pool_fini(&pool_);  // the ledger's memory, if a test enabled one
         shmx_segment_close(&seg_);
     }
 
@@ -178,6 +180,45 @@ class PoolTest : public ::testing::Test {
         if (expect_free_total != UINT32_MAX) {
             EXPECT_EQ(expect_free_total, free_total);
         }
+    }
+
+    // What the host's ledger says of a slot: {generation, holder} (0 if nothing).
+    uint64_t Word(uint32_t cls, uint32_t index) {
+        const shmx_pool_class_t &k = pool_.cls[cls];
+        if (index < k.slot_count) return __atomic_load_n(&k.ledger[index].word, __ATOMIC_ACQUIRE);
+        for (uint32_t j = 0; j < k.chunk_count; j++)
+            if (index - k.chunk[j].first < k.chunk[j].count)
+                return __atomic_load_n(&k.chunk[j].ledger[index - k.chunk[j].first].word, __ATOMIC_ACQUIRE);
+        ADD_FAILURE() << "no slot " << cls << "/" << index;
+        return 0;
+    }
+
+    // A guest's allocation handed to the host, as the guest does it (alloc, then send).
+    shmx_slot_ref_t FromGuest(uint32_t guest, uint32_t size = 1) {
+        shmx_slot_ref_t ref{};
+        EXPECT_EQ(0, Alloc(size, guest, 0, &ref));
+        EXPECT_EQ(0, shmx_pool_send(&pool_, &ref, guest, kHost));
+        return ref;
+    }
+
+    int Take(const shmx_slot_ref_t &ref) {
+        void *data;
+        uint32_t size;
+        return shmx_pool_take(&pool_, &ref, kHost, &data, &size);
+    }
+
+    shmx_pool_faults_t Faults() const {
+        shmx_pool_faults_t f;
+        shmx_pool_faults(&pool_, &f);
+        return f;
+    }
+
+    // No slot twice among @refs.
+    static void ExpectDistinct(const std::vector<shmx_slot_ref_t> &refs) {
+        for (size_t i = 0; i < refs.size(); i++)
+            for (size_t j = i + 1; j < refs.size(); j++)
+                EXPECT_FALSE(refs[i].cls == refs[j].cls && refs[i].index == refs[j].index)
+                    << "slot " << refs[i].cls << "/" << refs[i].index << " handed out twice";
     }
 
     uint32_t TotalSlots() const {
@@ -638,24 +679,46 @@ TEST_F(PoolTest, ShouldNotLetAStaleCasInstallASlotThatIsInUse) {
     for (const shmx_slot_ref_t &x : refs) EXPECT_NE(rb.index, x.index);
 }
 
+// ---- scribbled lists: bounded, detected (counted), never a failed allocation ------
+
 TEST_F(PoolTest, ShouldDetectAnOutOfRangeLink) {
     const uint32_t top = static_cast<uint32_t>(Head(0)) - 1;
     Store32(&Meta(0, top).next, 1000);
     shmx_slot_ref_t ref;
-    EXPECT_EQ(-SHMX_ECORRUPT, Alloc(1, kHost, 0, &ref));
-    EXPECT_EQ(-SHMX_ECORRUPT, Alloc(1, kHost, 1000 * kMs, &ref)) << "reported, not waited on";
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &ref)) << "the top slot is fine: taken, the garbage below it cut off";
+    EXPECT_EQ(0u, ref.cls);
+    EXPECT_EQ(top, ref.index);
+    EXPECT_EQ(1u, Faults().lists_cut);
+    EXPECT_EQ(0u, static_cast<uint32_t>(Head(0))) << "the shard is empty now, not garbage";
+    // The next allocations fall back to the larger classes, then wait as usual: never a failure.
+    std::vector<shmx_slot_ref_t> refs{ref};
+    while (Alloc(1, kHost, 0, &ref) == 0) refs.push_back(ref);
+    EXPECT_EQ(4u, refs.size()) << "class 0's top, then class 1's 2 and class 2's 1";
+    EXPECT_EQ(-SHMX_EWOULDBLOCK, Alloc(1, kHost, 5 * kMs, &ref, &kSleepAtOnce)) << "waited, not failed";
+    EXPECT_EQ(1u, Faults().lists_cut) << "the cut list is empty, not cut again";
     shmx_pool_stats_t st;
     shmx_pool_stats(&pool_, &st);
-    EXPECT_LE(st.free_slots[0], 4u);
+    EXPECT_EQ(0u, st.free_slots[0]) << "the 3 slots below the garbage are off every list";
+    for (const shmx_slot_ref_t &r : refs) ASSERT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
+    EXPECT_EQ(3u, shmx_pool_rebuild(&pool_)) << "until the host, alone, rebuilds the lists";
+    ExpectAccounted(TotalSlots());
 }
 
 TEST_F(PoolTest, ShouldDetectAnOutOfRangeHead) {
     __atomic_store_n(&Head(1), (uint64_t{7} << 32) | 3u, __ATOMIC_RELEASE);  // class 1 has 2 slots
     shmx_slot_ref_t ref;
-    EXPECT_EQ(-SHMX_ECORRUPT, Alloc(300, kHost, 0, &ref));
+    ASSERT_EQ(0, Alloc(300, kHost, 0, &ref)) << "class 1's list is cut; class 2 still fits";
+    EXPECT_EQ(2u, ref.cls);
+    EXPECT_EQ((uint64_t{8} << 32) | 0u, Head(1)) << "swung to empty from exactly the garbage, tag bumped";
+    EXPECT_EQ(1u, Faults().lists_cut);
+    shmx_slot_ref_t more;
+    EXPECT_EQ(-SHMX_EWOULDBLOCK, Alloc(300, kHost, 0, &more));
     shmx_pool_stats_t st;
     shmx_pool_stats(&pool_, &st);
     EXPECT_EQ(0u, st.free_slots[1]);
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &ref, kHost));
+    EXPECT_EQ(2u, shmx_pool_rebuild(&pool_));
+    ExpectAccounted(TotalSlots());
 }
 
 TEST_F(PoolTest, ShouldDetectACycleWithBoundedWork) {
@@ -667,27 +730,112 @@ TEST_F(PoolTest, ShouldDetectACycleWithBoundedWork) {
     shmx_pool_stats(&pool_, &st);  // returns: its walk is bounded
     EXPECT_LE(st.free_slots[0], 4u);
 
+    // The two slots of the loop come out once each; then the loop runs through held slots,
+    // which are skipped (a bounded number) until the list is cut; then larger classes serve.
+    std::vector<shmx_slot_ref_t> refs;
     shmx_slot_ref_t ref;
-    int rc = 0, allocs = 0;
-    while ((rc = Alloc(1, kHost, 0, &ref)) == 0 && allocs <= 4) allocs++;
-    EXPECT_EQ(-SHMX_ECORRUPT, rc);
-    EXPECT_EQ(2, allocs) << "the first slot seen twice is the one reported";
+    while (Alloc(1, kHost, 0, &ref) == 0 && refs.size() <= TotalSlots()) refs.push_back(ref);
+    ASSERT_EQ(5u, refs.size()) << "2 of class 0, 2 of class 1, 1 of class 2";
+    EXPECT_EQ(first, refs[0].index);
+    EXPECT_EQ(second, refs[1].index);
+    EXPECT_EQ(1u, refs[2].cls);
+    ExpectDistinct(refs);
+    EXPECT_GE(Faults().slots_skipped, 1u);
+    EXPECT_LE(Faults().slots_skipped, 16u) << "bounded";
+    EXPECT_EQ(1u, Faults().lists_cut);
+    for (const shmx_slot_ref_t &r : refs) ASSERT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
+    shmx_pool_rebuild(&pool_);
+    ExpectAccounted(TotalSlots());
 }
 
 TEST_F(PoolTest, ShouldDetectASelfLoop) {
     const uint32_t top = static_cast<uint32_t>(Head(0)) - 1;
     Store32(&Meta(0, top).next, top + 1);
-    shmx_slot_ref_t ref;
-    EXPECT_EQ(0, Alloc(1, kHost, 0, &ref));
-    EXPECT_EQ(-SHMX_ECORRUPT, Alloc(1, kHost, 0, &ref));
+    shmx_slot_ref_t ref, again;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &ref));
+    EXPECT_EQ(top, ref.index);
+    EXPECT_EQ(1u, Faults().lists_cut) << "a link to itself is garbage: the list is cut below its top";
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &again));
+    EXPECT_EQ(1u, again.cls) << "never the same slot again";
+    EXPECT_EQ(0u, Faults().slots_skipped);
 }
 
 TEST_F(PoolTest, ShouldDetectASlotOnTheListThatIsNotFree) {
     const uint32_t top = static_cast<uint32_t>(Head(0)) - 1;
+    const uint32_t below = Load32(&Meta(0, top).next) - 1;
     Store32(&Meta(0, top).state, SHMX_SLOT_SENT);
+    Store32(&Meta(0, top).owner, 2);
     shmx_slot_ref_t ref;
-    EXPECT_EQ(-SHMX_ECORRUPT, Alloc(1, kHost, 0, &ref));
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &ref)) << "skipped, and the next slot taken";
+    EXPECT_EQ(0u, ref.cls);
+    EXPECT_EQ(below, ref.index);
     EXPECT_EQ(uint32_t{SHMX_SLOT_SENT}, Load32(&Meta(0, top).state)) << "not taken over";
+    EXPECT_EQ(2u, Load32(&Meta(0, top).owner));
+    EXPECT_EQ(1u, Faults().slots_skipped);
+    EXPECT_EQ(0u, Faults().lists_cut);
+    std::vector<shmx_slot_ref_t> refs{ref};
+    while (Alloc(1, kHost, 0, &ref) == 0) refs.push_back(ref);
+    EXPECT_EQ(TotalSlots() - 1, refs.size()) << "every other slot, the skipped one never";
+    for (const shmx_slot_ref_t &r : refs) EXPECT_FALSE(r.cls == 0 && r.index == top);
+}
+
+TEST_F(PoolTest, ShouldNeverHandOutAHeldSlotAPeerPushedBackOnAList) {
+    shmx_slot_ref_t held;
+    ASSERT_EQ(0, Alloc(1, 1, 0, &held));
+    // A peer links the held slot back on top of the list it came from.
+    const uint64_t head = Head(0);
+    Store32(&Meta(0, held.index).next, static_cast<uint32_t>(head));
+    __atomic_store_n(&Head(0), ((head >> 32) + 1) << 32 | (held.index + 1u), __ATOMIC_RELEASE);
+    std::vector<shmx_slot_ref_t> refs{held};
+    shmx_slot_ref_t ref;
+    while (Alloc(1, kHost, 0, &ref) == 0) refs.push_back(ref);
+    EXPECT_EQ(TotalSlots(), refs.size()) << "all the others, the held one once";
+    ExpectDistinct(refs);
+    EXPECT_EQ(1u, Faults().slots_skipped);
+    EXPECT_EQ(1u, Load32(&Meta(0, held.index).owner)) << "still its holder's";
+}
+
+TEST_F(PoolTest, ShouldKeepAllocatingFromOtherShardsWhileOneHeadIsScribbled) {
+    // Class 0 as two lists: shard 0 holds slots 0 -> 1, shard 1 holds 2 -> 3.
+    Store32(&Meta(0, 1).next, 0);
+    __atomic_store_n(&Head(0, 0), uint64_t{5} << 32 | 1u, __ATOMIC_RELEASE);
+    __atomic_store_n(&Head(0, 1), uint64_t{5} << 32 | 3u, __ATOMIC_RELEASE);
+    ExpectAccounted(TotalSlots());
+    // A peer scribbles shard 0's head (we run on CPU 0: shard 0 is tried first).
+    __atomic_store_n(&Head(0, 0), uint64_t{9} << 32 | 0x7FFFFFF0u, __ATOMIC_RELEASE);
+    shmx_slot_ref_t a, b, c;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &a));
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &b));
+    EXPECT_EQ(0u, a.cls);
+    EXPECT_EQ(2u, a.index) << "from shard 1";
+    EXPECT_EQ(0u, b.cls);
+    EXPECT_EQ(3u, b.index);
+    EXPECT_EQ(1u, Faults().lists_cut) << "shard 0 cut once, then empty";
+    EXPECT_EQ(uint64_t{10} << 32, Head(0, 0));
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &c));
+    EXPECT_EQ(1u, c.cls) << "class 0 is used up (its shard 0 slots are lost until a rebuild)";
+    EXPECT_EQ(1u, Faults().lists_cut);
+    // Frees land on shard 0 again and are allocated from there.
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &a, kHost));
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &a));
+    EXPECT_EQ(0u, a.cls);
+    EXPECT_EQ(2u, a.index);
+    for (const shmx_slot_ref_t &r : {a, b, c}) ASSERT_EQ(0, shmx_pool_free(&pool_, &r, kHost));
+    EXPECT_EQ(2u, shmx_pool_rebuild(&pool_));
+    ExpectAccounted(TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldGrowInsteadOfFailingWhenTheOnlyListIsScribbled) {
+    Grower g;
+    InstallGrower(&g, 1);
+    __atomic_store_n(&Head(2), uint64_t{3} << 32 | 0xFFFFFFFFu, __ATOMIC_RELEASE);
+    shmx_slot_ref_t ref;
+    ASSERT_EQ(0, Alloc(4096, kHost, 0, &ref)) << "class 2's list cut, then grown";
+    EXPECT_EQ(2u, ref.cls);
+    EXPECT_EQ(1u, ref.index) << "the extent's slot";
+    EXPECT_EQ(1, g.calls.load());
+    EXPECT_EQ(1u, Faults().lists_cut);
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &ref, kHost));
 }
 
 TEST_F(PoolTest, ShouldSurviveGarbageInTheFreedWaitPoint) {
@@ -732,13 +880,381 @@ TEST_F(PoolTest, ShouldDetectCorruptionOnEveryShard) {
     for (uint32_t shard = 1; shard < SHMX_POOL_SHARDS; shard++) {
         SCOPED_TRACE(shard);
         __atomic_store_n(&Head(2, shard), (uint64_t{9} << 32) | 1000u, __ATOMIC_RELEASE);
-        shmx_slot_ref_t ref;
+        shmx_slot_ref_t ref, none;
         ASSERT_EQ(0, Alloc(4096, kHost, 0, &ref)) << "shard 0 first (we run on CPU 0)";
-        EXPECT_EQ(-SHMX_ECORRUPT, Alloc(4096, kHost, 0, &ref)) << "then the wild head";
-        __atomic_store_n(&Head(2, shard), uint64_t{0}, __ATOMIC_RELEASE);
-        shmx_slot_ref_t only = {2, 0, Load32(&Meta(2, 0).generation), 0};
-        ASSERT_EQ(0, shmx_pool_free(&pool_, &only, kHost));
+        EXPECT_EQ(-SHMX_EWOULDBLOCK, Alloc(4096, kHost, 0, &none)) << "then the wild head: cut, so empty";
+        EXPECT_EQ(shard, Faults().lists_cut);
+        EXPECT_EQ(uint64_t{10} << 32, Head(2, shard));
+        ASSERT_EQ(0, shmx_pool_free(&pool_, &ref, kHost));
     }
+    ExpectAccounted(TotalSlots());
+}
+
+// A peer keeps writing garbage into heads and links while threads allocate and free: every
+// call returns (bounded), only 0 or EWOULDBLOCK, and no slot is ever held by two at once.
+TEST_F(PoolTest, ShouldStayBoundedAndExclusiveWhileAPeerScribblesHeadsAndLinks) {
+    Unpin();
+    std::atomic<bool> stop{false};
+    std::atomic<int> errors{0}, allocs{0};
+    std::vector<std::atomic<uint32_t>> holder(TotalSlots());
+    auto slot_no = [&](const shmx_slot_ref_t &r) { return r.cls == 0 ? r.index : r.cls == 1 ? 4 + r.index : 6u; };
+    auto worker = [&](uint32_t me) {
+        std::mt19937 rng(me);
+        std::vector<shmx_slot_ref_t> mine;
+        while (!stop.load(std::memory_order_relaxed)) {
+            if (mine.size() < 2 && rng() % 2 == 0) {
+                shmx_slot_ref_t ref;
+                int rc = Alloc(rng() % 4097, me, 2 * kMs, &ref);
+                if (rc == -SHMX_EWOULDBLOCK) continue;
+                if (rc != 0) {
+                    errors++;
+                    continue;
+                }
+                allocs++;
+                uint32_t none = 0;
+                if (!holder[slot_no(ref)].compare_exchange_strong(none, me)) errors++;  // held twice
+                mine.push_back(ref);
+            } else if (!mine.empty()) {
+                shmx_slot_ref_t ref = mine.back();
+                mine.pop_back();
+                holder[slot_no(ref)].store(0);
+                if (shmx_pool_free(&pool_, &ref, me) != 0) errors++;
+            }
+        }
+        for (const shmx_slot_ref_t &ref : mine) {
+            holder[slot_no(ref)].store(0);
+            if (shmx_pool_free(&pool_, &ref, me) != 0) errors++;
+        }
+    };
+    std::thread scribbler([&] {
+        std::mt19937 rng(99);
+        for (int i = 0; i < 3000; i++) {
+            uint32_t c = rng() % 3, v = rng() % 3 == 0 ? rng() : rng() % 12;
+            if (rng() % 2 == 0) __atomic_store_n(&Head(c, rng() % SHMX_POOL_SHARDS), uint64_t{rng()} << 32 | v, __ATOMIC_RELEASE);
+            else Store32(&Meta(0, rng() % 4).next, v);
+            usleep(100);
+        }
+        stop = true;
+    });
+    std::thread a(worker, 1u), b(worker, 2u);
+    scribbler.join();
+    a.join();
+    b.join();
+    EXPECT_EQ(0, errors.load());
+    EXPECT_GT(allocs.load(), 0);
+    EXPECT_GT(Faults().lists_cut + Faults().slots_skipped, 0u) << "the scribbles were met";
+    shmx_pool_rebuild(&pool_);  // alone again: every slot back
+    ExpectAccounted(TotalSlots());
+}
+
+// ---- the host's ledger ---------------------------------------------------------------------
+
+TEST_F(PoolTest, ShouldTakeAReceivedSlotOnceAndRefuseItsForgedDuplicate) {
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    shmx_slot_ref_t ref = FromGuest(1);
+    ASSERT_EQ(0, Take(ref));
+    EXPECT_EQ(1u, shmx_pool_host_held(&pool_));
+    // The guest puts the same reference in a second record: the metadata still reads SENT to the host.
+    EXPECT_EQ(-SHMX_EBADSLOT, Take(ref)) << "a duplicate of a slot the host holds";
+    EXPECT_EQ(1u, Faults().refs_refused);
+    // A slot the host allocated itself, made to look sent to the host.
+    shmx_slot_ref_t own;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &own));
+    Store32(&Meta(own.cls, own.index).state, SHMX_SLOT_SENT);
+    EXPECT_EQ(-SHMX_EBADSLOT, Take(own)) << "the host's own claim";
+    EXPECT_EQ(2u, Faults().refs_refused);
+    EXPECT_EQ(2u, shmx_pool_host_held(&pool_));
+    // What the host holds it frees, the scribbled state notwithstanding; once.
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &ref, kHost));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &own, kHost));
+    EXPECT_EQ(-SHMX_EBADSLOT, shmx_pool_free(&pool_, &own, kHost));
+    EXPECT_EQ(0u, shmx_pool_host_held(&pool_));
+    ExpectAccounted(TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldRefuseAReferenceCarryingTheGenerationTheHostSentAGuest) {
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    shmx_slot_ref_t ref;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &ref));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &ref, kHost, 2));
+    EXPECT_EQ(uint64_t{ref.generation} << 32 | 2u, Word(ref.cls, ref.index));
+    // Guest 2 hands the slot it was sent straight back, as if it had allocated it.
+    Store32(&Meta(ref.cls, ref.index).owner, kHost);
+    EXPECT_EQ(-SHMX_EBADSLOT, Take(ref));
+    EXPECT_EQ(1u, Faults().refs_refused);
+    EXPECT_EQ(-SHMX_EBADSLOT, shmx_pool_free(&pool_, &ref, kHost)) << "and the host does not free it either";
+    EXPECT_EQ(0u, shmx_pool_host_held(&pool_));
+    Store32(&Meta(ref.cls, ref.index).owner, 2);
+    EXPECT_EQ(0, shmx_pool_free(&pool_, &ref, 2)) << "still guest 2's";
+    EXPECT_EQ(0u, Word(ref.cls, ref.index)) << "spent";
+    ExpectAccounted(TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldTakeALegitimateReallocationAfterTheGuestFreed) {
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    shmx_slot_ref_t ref;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &ref));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &ref, kHost, 2));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &ref, 2));  // in the guest's own view, really; same metadata
+    // The guest allocates the same slot again (top of our shard) and sends it to the host.
+    shmx_slot_ref_t again = FromGuest(2);
+    ASSERT_EQ(ref.index, again.index);
+    ASSERT_EQ(ref.generation + 1, again.generation);
+    ASSERT_EQ(0, Take(again)) << "a new allocation: a free bumped the generation";
+    EXPECT_EQ(1u, shmx_pool_host_held(&pool_));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &again, kHost));
+    // Even with a stale word of the guest's left (its free ran where the host's ledger is not).
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &ref));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &ref, kHost, 3));
+    Store32(&Meta(ref.cls, ref.index).generation, ref.generation + 1);  // guest 3's free, in its view:
+    Store32(&Meta(ref.cls, ref.index).owner, SHMX_OWNER_NONE);        // the generation first, then
+    Store32(&Meta(ref.cls, ref.index).state, SHMX_SLOT_FREE);         // the rest; then it pushes it
+    const uint64_t head = Head(0);
+    Store32(&Meta(ref.cls, ref.index).next, static_cast<uint32_t>(head));
+    __atomic_store_n(&Head(0), ((head >> 32) + 1) << 32 | (ref.index + 1u), __ATOMIC_RELEASE);
+    EXPECT_EQ(uint64_t{ref.generation} << 32 | 3u, Word(ref.cls, ref.index)) << "stale";
+    again = FromGuest(1);
+    ASSERT_EQ(ref.index, again.index);
+    EXPECT_EQ(0, Take(again));
+    EXPECT_EQ(0, shmx_pool_free(&pool_, &again, kHost));
+    EXPECT_EQ(0u, Faults().refs_refused);
+    ExpectAccounted(TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldTakeBackAnAllocationAGuestPutBackWithoutAFree) {
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    shmx_slot_ref_t sent;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &sent));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &sent, kHost, 1));
+    // Guest 1 lists the slot again without a free: its generation stays the one it was sent.
+    Store32(&Meta(0, sent.index).state, SHMX_SLOT_FREE);
+    Store32(&Meta(0, sent.index).owner, SHMX_OWNER_NONE);
+    const uint64_t head = Head(0);
+    Store32(&Meta(0, sent.index).next, static_cast<uint32_t>(head));
+    __atomic_store_n(&Head(0), ((head >> 32) + 1) << 32 | (sent.index + 1u), __ATOMIC_RELEASE);
+    shmx_slot_ref_t mine;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &mine));
+    ASSERT_EQ(sent.index, mine.index);
+    EXPECT_EQ(sent.generation + 1, mine.generation) << "moved on: guest 1's reference is dead";
+    EXPECT_EQ(-SHMX_EBADSLOT, shmx_pool_free(&pool_, &sent, 1));
+    EXPECT_EQ(0u, shmx_pool_reclaim_owner(&pool_, 1)) << "its end takes nothing the host holds";
+    void *data;
+    uint32_t size;
+    EXPECT_EQ(0, shmx_pool_resolve(&pool_, &mine, SHMX_SLOT_CLAIMED, kHost, &data, &size));
+    EXPECT_EQ(0, shmx_pool_free(&pool_, &mine, kHost));
+    shmx_pool_faults_t faults;
+    shmx_pool_faults(&pool_, &faults);
+    EXPECT_EQ(0u, faults.slots_skipped) << "the host's claim was never given up";
+    ExpectAccounted(TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldReclaimWhatTheHostSentAnEndedGuestWhateverItsOwnerSays) {
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    shmx_slot_ref_t a, b, c, held, other;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &a));
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &b));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &a, kHost, 3));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &b, kHost, 3));
+    ASSERT_EQ(0, Alloc(1, 3, 0, &c));          // guest 3's own claim: the metadata finds it
+    ASSERT_EQ(0, Alloc(2000, kHost, 0, &held));  // the host's own
+    ASSERT_EQ(0, Alloc(300, 2, 0, &other));    // guest 2's
+    // Guest 3 hides what it was sent and makes the host's slot look like its own.
+    Store32(&Meta(a.cls, a.index).owner, 2);
+    Store32(&Meta(b.cls, b.index).owner, kHost);
+    Store32(&Meta(b.cls, b.index).state, SHMX_SLOT_CLAIMED);
+    Store32(&Meta(held.cls, held.index).owner, 3);
+    EXPECT_EQ(2u, shmx_pool_reclaim_sent(&pool_, 3)) << "what the host sent it, while it may still run";
+    EXPECT_EQ(1u, shmx_pool_reclaim_owner(&pool_, 3)) << "then its own claim";
+    EXPECT_EQ(0u, Word(a.cls, a.index));
+    EXPECT_EQ(0u, Word(b.cls, b.index));
+    EXPECT_EQ(uint32_t{SHMX_SLOT_CLAIMED}, Load32(&Meta(held.cls, held.index).state)) << "the host's slot stays";
+    EXPECT_EQ(1u, shmx_pool_host_held(&pool_));
+    EXPECT_EQ(0u, shmx_pool_reclaim_owner(&pool_, 3));
+    void *data;
+    uint32_t size;
+    EXPECT_EQ(0, shmx_pool_resolve(&pool_, &other, SHMX_SLOT_CLAIMED, 2, &data, &size)) << "guest 2's untouched";
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &held, kHost));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &other, 2));
+    ExpectAccounted(TotalSlots());
+}
+
+TEST_F(PoolTest, ShouldRestoreTheAccountingFromTheLedgerWhenRebuiltAlone) {
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    shmx_slot_ref_t claimed, taken, guests, f1, f2;
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &claimed));
+    taken = FromGuest(1, 300);
+    ASSERT_EQ(0, Take(taken));
+    ASSERT_EQ(0, Alloc(1, 2, 0, &guests));  // a guest's, in the metadata only: it is gone now
+    // Guests scribbled on held slots and on free ones (which leaves those off the lists).
+    Store32(&Meta(claimed.cls, claimed.index).owner, 1);
+    Store32(&Meta(claimed.cls, claimed.index).state, SHMX_SLOT_FREE);
+    Store32(&Meta(taken.cls, taken.index).owner, SHMX_OWNER_NONE);
+    Store32(&Meta(taken.cls, taken.index).state, SHMX_SLOT_CLAIMED);
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &f1));
+    ASSERT_EQ(0, Alloc(1, kHost, 0, &f2));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &f1, kHost));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &f2, kHost));
+    f1.generation++;
+    f2.generation++;
+    Store32(&Meta(f1.cls, f1.index).state, SHMX_SLOT_SENT);
+    Store32(&Meta(f1.cls, f1.index).owner, kHost);
+    Store32(&Meta(f2.cls, f2.index).state, SHMX_SLOT_CLAIMED);
+    Store32(&Meta(f2.cls, f2.index).owner, 2);
+    Store32(&Meta(2, 0).generation, 77);  // and a generation, of a slot on a list
+
+    shmx_pool_rebuild(&pool_);
+    shmx_pool_stats_t st;
+    shmx_pool_stats(&pool_, &st);
+    uint32_t listed = 0;
+    for (uint32_t c = 0; c < st.class_count; c++) listed += st.free_slots[c];
+    EXPECT_EQ(2u, shmx_pool_host_held(&pool_));
+    EXPECT_EQ(TotalSlots(), listed + shmx_pool_host_held(&pool_)) << "free + held == total";
+    ExpectAccounted(TotalSlots() - 2);
+    // The host's slots are as the ledger says, and the host's references to them work.
+    EXPECT_EQ(uint32_t{SHMX_SLOT_CLAIMED}, Load32(&Meta(claimed.cls, claimed.index).state));
+    EXPECT_EQ(kHost, Load32(&Meta(claimed.cls, claimed.index).owner));
+    EXPECT_EQ(claimed.generation, Load32(&Meta(claimed.cls, claimed.index).generation));
+    EXPECT_EQ(uint32_t{SHMX_SLOT_SENT}, Load32(&Meta(taken.cls, taken.index).state));
+    EXPECT_EQ(kHost, Load32(&Meta(taken.cls, taken.index).owner));
+    EXPECT_EQ(-SHMX_EBADSLOT, shmx_pool_free(&pool_, &guests, 2)) << "the gone guest's reference is spent";
+    EXPECT_EQ(-SHMX_EBADSLOT, shmx_pool_free(&pool_, &f1, kHost)) << "so is a forged one";
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &claimed, kHost));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &taken, kHost));
+    ExpectAccounted(TotalSlots());
+    std::vector<shmx_slot_ref_t> all = Exhaust();
+    EXPECT_EQ(TotalSlots(), all.size());
+}
+
+TEST_F(PoolTest, ShouldKeepALedgerForExtentSlots) {
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    Grower g;
+    InstallGrower(&g, 1);
+    shmx_slot_ref_t seg_slot, ext;
+    ASSERT_EQ(0, Alloc(4096, kHost, 0, &seg_slot));
+    ASSERT_EQ(0, Alloc(4096, kHost, 0, &ext)) << "grown";
+    ASSERT_EQ(1u, ext.index);
+    EXPECT_EQ(uint64_t{ext.generation} << 32 | kHost, Word(2, 1));
+    ASSERT_EQ(0, shmx_pool_send(&pool_, &ext, kHost, 1));
+    Store32(&Meta(2, 1).owner, kHost);
+    EXPECT_EQ(-SHMX_EBADSLOT, Take(ext)) << "refused in an extent too";
+    Store32(&Meta(2, 1).owner, 2);
+    EXPECT_EQ(1u, shmx_pool_reclaim_owner(&pool_, 1));
+    EXPECT_EQ(0u, shmx_pool_reclaim_owner(&pool_, 2));
+    ASSERT_EQ(0, shmx_pool_free(&pool_, &seg_slot, kHost));
+    ExpectAccounted(TotalSlots());
+    shmx_pool_fini(&pool_);
+    EXPECT_EQ(-SHMX_ESTATE, shmx_pool_ledger_enable(&pool_)) << "too late once an extent was added";
+}
+
+TEST_F(PoolTest, ShouldTakeExactlyOneOfConcurrentDuplicates) {
+    Unpin();
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    for (int round = 0; round < 200; round++) {
+        shmx_slot_ref_t ref = FromGuest(1, (static_cast<uint32_t>(round) * 37u) % 4097u);
+        std::atomic<int> go{0}, wins{0};
+        auto taker = [&] {
+            while (go.load(std::memory_order_acquire) == 0) {
+            }
+            if (Take(ref) == 0) wins.fetch_add(1, std::memory_order_relaxed);
+        };
+        std::thread a(taker), b(taker);
+        go.store(1, std::memory_order_release);
+        a.join();
+        b.join();
+        ASSERT_EQ(1, wins.load()) << "round " << round;
+        // And of two host frees of what it took, exactly one.
+        std::atomic<int> freed{0};
+        auto freer = [&] {
+            if (shmx_pool_free(&pool_, &ref, kHost) == 0) freed.fetch_add(1, std::memory_order_relaxed);
+        };
+        std::thread c(freer), d(freer);
+        c.join();
+        d.join();
+        ASSERT_EQ(1, freed.load()) << "round " << round;
+    }
+    EXPECT_EQ(200u, Faults().refs_refused);
+    EXPECT_EQ(0u, shmx_pool_host_held(&pool_));
+    ExpectAccounted(TotalSlots());
+}
+
+// Host threads and guest threads on one view with a ledger: the host allocates and sends to
+// guests, takes what guests send it (each also forged once more), frees; guests free what
+// they get, and a reclaimer ends guests now and then. Every legitimate call succeeds, every
+// duplicate is refused, and the counts come out exact (TSan runs this too).
+TEST_F(PoolTest, ShouldKeepTheLedgerExactWithThreads) {
+    Unpin();
+    ASSERT_EQ(0, shmx_pool_ledger_enable(&pool_));
+    constexpr uint32_t kGuests = 2;
+    std::mutex mu;
+    std::vector<shmx_slot_ref_t> inbox[kGuests];  // host -> guest
+    std::vector<shmx_slot_ref_t> to_host;         // guest -> host
+    std::atomic<int> errors{0}, duplicates{0}, taken{0};
+    const auto stop_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
+    auto host = [&](uint32_t seed) {
+        std::mt19937 rng(seed);
+        while (std::chrono::steady_clock::now() < stop_at) {
+            if (rng() % 2 == 0) {
+                shmx_slot_ref_t ref;
+                int rc = Alloc(rng() % 4097, kHost, kMs, &ref);
+                if (rc == -SHMX_EWOULDBLOCK) continue;
+                uint32_t g = rng() % kGuests;
+                if (rc != 0 || shmx_pool_send(&pool_, &ref, kHost, g) != 0) {
+                    errors++;
+                    continue;
+                }
+                std::lock_guard<std::mutex> lock(mu);
+                inbox[g].push_back(ref);
+            } else {
+                shmx_slot_ref_t ref;
+                {
+                    std::lock_guard<std::mutex> lock(mu);
+                    if (to_host.empty()) continue;
+                    ref = to_host.back();
+                    to_host.pop_back();
+                }
+                if (Take(ref) != 0) errors++;
+                else taken++;
+                if (Take(ref) == 0) errors++;  // its duplicate
+                else duplicates++;
+                if (shmx_pool_free(&pool_, &ref, kHost) != 0) errors++;
+            }
+        }
+    };
+    auto guest = [&](uint32_t me) {
+        std::mt19937 rng(me + 100);
+        while (std::chrono::steady_clock::now() < stop_at) {
+            shmx_slot_ref_t ref;
+            bool got = false;
+            {
+                std::lock_guard<std::mutex> lock(mu);
+                if (!inbox[me].empty()) {
+                    ref = inbox[me].back();
+                    inbox[me].pop_back();
+                    got = true;
+                }
+            }
+            if (got) {
+                if (shmx_pool_free(&pool_, &ref, me) != 0) errors++;
+            } else if (Alloc(rng() % 4097, me, kMs, &ref) == 0) {
+                if (shmx_pool_send(&pool_, &ref, me, kHost) != 0) errors++;
+                std::lock_guard<std::mutex> lock(mu);
+                to_host.push_back(ref);
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    threads.emplace_back(host, 1u);
+    threads.emplace_back(host, 2u);
+    for (uint32_t g = 0; g < kGuests; g++) threads.emplace_back(guest, g);
+    for (std::thread &t : threads) t.join();
+    EXPECT_EQ(0, errors.load());
+    EXPECT_GT(taken.load(), 0);
+    EXPECT_EQ(taken.load(), duplicates.load());
+    // Guests end: what the host sent them and they never freed comes back by the ledger.
+    for (uint32_t g = 0; g < kGuests; g++) shmx_pool_reclaim_owner(&pool_, g);
+    for (const shmx_slot_ref_t &ref : to_host) EXPECT_EQ(0, shmx_pool_free(&pool_, &ref, kHost));
+    EXPECT_EQ(0u, shmx_pool_host_held(&pool_));
+    ExpectAccounted(TotalSlots());
 }
 
 // ---- stress: threads, two mappings, processes ----------------------------------------

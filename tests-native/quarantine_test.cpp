@@ -140,6 +140,40 @@ TEST_F(QuarantineTest, ShouldQuarantineAGuestThatSendsASlotItDoesNotOwn) {
     ExpectQuarantined(hb, bad, -SHMX_EBADSLOT, good, hg);
 }
 
+// The host's ledger, not the shared metadata, says which slots it holds: a guest that rewrites the
+// metadata of a slot the host is writing so that it reads "sent to the host", and sends a reference
+// to it, is refused and quarantined; the host's own claim is unharmed.
+TEST_F(QuarantineTest, ShouldQuarantineAGuestThatForgesTheMetadataOfASlotTheHostHolds) {
+    shmx_guest_t *bad, *good;
+    shmx_channel_t *hb, *hg;
+    ASSERT_NO_FATAL_FAILURE(Connect(&bad, &hb));
+    ASSERT_NO_FATAL_FAILURE(Connect(&good, &hg));
+    void *mine;
+    ASSERT_EQ(0, shmx_channel_claim(hg, 60000, kSecond, &mine)); // a slot, far above inline_max
+    ASSERT_TRUE(hg->claim_in_slot);
+    const shmx_slot_ref_t held = hg->claim_slot;
+    uint8_t payload[16] = {4, 5, 6};
+    memcpy(mine, payload, sizeof payload);
+    shmx_slot_meta_t *meta = &host_->pool.cls[held.cls].meta[held.index];
+    __atomic_store_n(reinterpret_cast<uint32_t *>(&meta->state), (uint32_t)SHMX_SLOT_SENT, __ATOMIC_RELEASE);
+    __atomic_store_n(reinterpret_cast<uint32_t *>(&meta->owner), SHMX_OWNER_HOST, __ATOMIC_RELEASE);
+
+    shmx_channel_t *gch = shmx_guest_channel(bad);
+    void *body;
+    ASSERT_EQ(0, shmx_ring_claim(&gch->tx, SHMX_FRAME_HEADER_SIZE + sizeof(shmx_slot_ref_t), SHMX_RECORD_SLOT, &body));
+    ASSERT_GE(shmx_frame_header_encode(body, SHMX_TYPE_DATA, 0, 1, mine, sizeof payload), 0); // a valid CRC
+    memcpy(static_cast<uint8_t *>(body) + SHMX_FRAME_HEADER_SIZE, &held, sizeof held);
+    ASSERT_EQ(0, shmx_ring_commit(&gch->tx));
+    shmx_message_t m;
+    EXPECT_EQ(shmx_channel_receive(hb, &m, kSecond), -SHMX_EBADSLOT) << "the ledger says the host holds it";
+    shmx_pool_faults_t faults;
+    shmx_pool_faults(&host_->pool, &faults);
+    EXPECT_EQ(faults.refs_refused, 1u);
+    EXPECT_EQ(0, memcmp(mine, payload, sizeof payload)) << "the host's claim is untouched";
+    ASSERT_EQ(0, shmx_channel_abort(hg)) << "and the host can still give it back";
+    ExpectQuarantined(hb, bad, -SHMX_EBADSLOT, good, hg);
+}
+
 TEST_F(QuarantineTest, ShouldQuarantineAGuestThatMovesItsHeadBeyondWhatWasSent) {
     shmx_guest_t *bad, *good;
     shmx_channel_t *hb, *hg;
