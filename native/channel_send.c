@@ -190,9 +190,9 @@ int64_t shmx_channel_commit(shmx_channel_t *ch, uint16_t type, uint8_t flags, ui
     if (ch->claim_in_slot) {
         rc = shmx_pool_send(ch->pool, &ch->claim_slot, ch->self_owner, ch->peer_owner);
         if (rc != 0) {
-            /* The slot was reclaimed under us: it is no longer ours to free. */
-            shmx_ring_abort(&ch->tx);
-            ch->claim_open = 0;
+            /* Reclaimed under us (then this free fails and changes nothing), or a peer scribbled on
+             * its metadata (the host's ledger still says it is ours: the free gives it back). */
+            shm_drop_claim(ch);
             return rc;
         }
     }

@@ -82,6 +82,15 @@ _Static_assert(sizeof(((shmx_pool_ctl_t *)0)->free_head[0][0][0]) * 8u == 32u + 
  * word is 0: generation 0 is never live, and an allocation never carries it).
  * A guest's word may be stale (the guest freed the slot since); only one
  * whose generation is still the slot's counts.
+ *
+ * The word is also the host's per-slot lock against its own threads: every
+ * host-side change of a slot (take, send, a host claim, every free and
+ * reclaim) first moves the word by CAS from the value it judged (to BUSY
+ * while a free commits), then changes the metadata, then settles the word.
+ * A host thread that meets a word another one holds refuses or skips the
+ * slot, so two host threads never race on one slot's metadata, whatever
+ * references and metadata a guest forged (legitimately, only one of them
+ * ever holds a slot).
  */
 #define LEDGER_CLAIMED SHMX_OWNER_HOST
 #define LEDGER_BUSY SHMX_OWNER_NONE
@@ -367,14 +376,29 @@ static __attribute__((noinline, cold)) int host_claim_settle(shmx_pool_t *p, shm
     return 1;
 }
 
+/* The slot just popped for the host is one the host holds already (a guest put it back on a list):
+ * leave it to its holder, count it with the skipped slots. Returns 0 (lost). */
+static __attribute__((noinline, cold)) int host_claim_skip(shmx_pool_t *p) {
+    /* Relaxed: a statistic; nothing is ordered by it. */
+    atomic_fetch_add_explicit(&p->slots_skipped, 1, memory_order_relaxed);
+    return 0;
+}
+
 /* Enter the slot @ref the host just claimed (metadata @m) in the ledger. Returns 1, or 0 if it was lost. */
 static inline int host_claimed(shmx_pool_t *p, shmx_slot_meta_t *m, shmx_slot_ref_t *ref) {
     _Atomic uint64_t *led = ledger_word(p, ref->cls, ref->index);
     if (led == NULL) return 1;
     uint64_t mine = LEDGER_MAKE(ref->generation, LEDGER_CLAIMED);
-    /* acq_rel: a reclaim's clear of this word (release) comes after its generation CAS, so
-     * having read it we see that CAS below. */
-    uint64_t old = atomic_exchange_explicit(led, mine, memory_order_acq_rel);
+    /* Acquire: a free's or reclaim's clear of this word (release) comes after its generation
+     * CAS, so having read it we see that CAS below. */
+    uint64_t old = atomic_load_explicit(led, memory_order_acquire);
+    for (uint32_t attempt = 0;; attempt++) {
+        /* Held by another host thread (taken, claimed, or a free committing): not ours to use. */
+        if (LEDGER_HOST_HOLDS(old) || attempt == LEDGER_TRIES) return host_claim_skip(p);
+        /* From exactly the word judged (acq_rel: as above, and for the later updates). */
+        if (atomic_compare_exchange_strong_explicit(led, &old, mine, memory_order_acq_rel, memory_order_acquire))
+            break;
+    }
     if (__builtin_expect((old == 0 || LEDGER_GEN(old) != ref->generation) &&
                              atomic_load_explicit(&m->generation, memory_order_relaxed) == ref->generation,
                          1))
@@ -462,8 +486,19 @@ int shmx_pool_take(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner, v
                 return refused(p);
             /* The CAS makes of concurrent duplicates exactly one the host's. acq_rel: as above and
              * for the host thread that frees it later; on failure `e` is reloaded. */
-            if (atomic_compare_exchange_weak_explicit(led, &e, mine, memory_order_acq_rel, memory_order_acquire))
+            if (atomic_compare_exchange_strong_explicit(led, &e, mine, memory_order_acq_rel, memory_order_acquire))
                 break;
+        }
+        /* The metadata again, now that the word is ours: a duplicate checked before another host
+         * thread took, released and freed this allocation fails here (the free moved the
+         * generation on, and cleared the word we then took). */
+        if (atomic_load_explicit(&m->state, memory_order_acquire) != SHMX_SLOT_SENT ||
+            atomic_load_explicit(&m->generation, memory_order_relaxed) != ref->generation ||
+            atomic_load_explicit(&m->owner, memory_order_relaxed) != owner) {
+            uint64_t ours = mine;
+            /* Release: as every update of the word; only ours goes back to what it was. */
+            atomic_compare_exchange_strong_explicit(led, &ours, e, memory_order_release, memory_order_relaxed);
+            return refused(p);
         }
     }
     *data = d;
@@ -489,16 +524,23 @@ int shmx_pool_send(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t from, ui
     if (atomic_load_explicit(&m->generation, memory_order_relaxed) != ref->generation ||
         atomic_load_explicit(&m->owner, memory_order_relaxed) != from)
         return -SHMX_EBADSLOT;
+    /* The host's truth first: this claim of its own becomes @to's. From exactly the host's claim of
+     * this generation, so a word another host thread holds (or none) fails it. acq_rel: after
+     * the claim's update, before the metadata below. */
+    int booked = led != NULL && from == SHMX_OWNER_HOST && to < LEDGER_TAKEN;
+    uint64_t claim = LEDGER_MAKE(ref->generation, LEDGER_CLAIMED), sent = LEDGER_MAKE(ref->generation, to);
+    if (booked && !atomic_compare_exchange_strong_explicit(led, &claim, sent, memory_order_acq_rel,
+                                                           memory_order_relaxed))
+        return -SHMX_EBADSLOT;
     uint32_t expected = SHMX_SLOT_CLAIMED;
     /* Release: the sender's payload writes happen before SENT (the ring's publish also orders them). */
     if (!atomic_compare_exchange_strong_explicit(&m->state, &expected, SHMX_SLOT_SENT, memory_order_release,
-                                                 memory_order_relaxed))
+                                                 memory_order_relaxed)) {
+        /* Release: as every update of the word; the claim is the host's again. */
+        if (booked) atomic_compare_exchange_strong_explicit(led, &sent, claim, memory_order_release, memory_order_relaxed);
         return -SHMX_EBADSLOT;
+    }
     atomic_store_explicit(&m->owner, to, memory_order_relaxed);
-    /* The host's truth: this allocation is @to's now. Release: pairs with the acquire loads of
-     * the word by the host's other threads (take, reclaim). */
-    if (led != NULL && from == SHMX_OWNER_HOST && to < LEDGER_TAKEN)
-        atomic_store_explicit(led, LEDGER_MAKE(ref->generation, to), memory_order_release);
     return 0;
 }
 
@@ -531,6 +573,30 @@ static int free_held(shmx_pool_t *p, const shmx_slot_ref_t *ref, shmx_slot_meta_
     return relist(p, ref, m);
 }
 
+/*
+ * The metadata half of a free by @owner (not a slot the host holds): check
+ * state and owner, commit by a CAS on the generation, drop the owner.
+ * Returns 0 (then the caller relists it) or -SHMX_EBADSLOT (nothing changed).
+ */
+static int free_guests(const shmx_slot_ref_t *ref, shmx_slot_meta_t *m, uint32_t owner) {
+    uint32_t state = atomic_load_explicit(&m->state, memory_order_acquire);
+    if ((state != SHMX_SLOT_CLAIMED && state != SHMX_SLOT_SENT) ||
+        atomic_load_explicit(&m->owner, memory_order_relaxed) != owner)
+        return -SHMX_EBADSLOT;
+    /*
+     * The generation names the allocation, so the commit is a CAS on it: of two frees of
+     * the same reference exactly one wins, and a stale reference fails even if the slot
+     * was freed and handed out again since its checks above (a CAS on the state alone
+     * would succeed against the new allocation).
+     */
+    uint32_t gen = ref->generation;
+    if (!atomic_compare_exchange_strong_explicit(&m->generation, &gen, next_generation(gen), memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return -SHMX_EBADSLOT;
+    atomic_store_explicit(&m->owner, SHMX_OWNER_NONE, memory_order_relaxed);
+    return 0;
+}
+
 int shmx_pool_free(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner) {
     shmx_slot_meta_t *m;
     uint8_t *d;
@@ -549,27 +615,20 @@ int shmx_pool_free(shmx_pool_t *p, const shmx_slot_ref_t *ref, uint32_t owner) {
         }
         /* The host sent this very allocation to a guest: nobody else frees it. */
         if (e != 0 && LEDGER_GEN(e) == ref->generation && LEDGER_HOLDER(e) != owner) return -SHMX_EBADSLOT;
+        /* Marked BUSY while this free commits (a reclaim of a guest's slot): a take or a host claim
+         * meeting it refuses or skips the slot instead of racing the generation CAS below. */
+        uint64_t busy = LEDGER_MAKE(ref->generation, LEDGER_BUSY);
+        if (!atomic_compare_exchange_strong_explicit(led, &e, busy, memory_order_acq_rel, memory_order_relaxed))
+            return -SHMX_EBADSLOT;
+        int rc = free_guests(ref, m, owner);
+        /* Release: the generation moved on (or nothing changed) before the word clears. */
+        atomic_store_explicit(led, rc == 0 ? 0 : e, memory_order_release);
+        return rc == 0 ? relist(p, ref, m) : rc;
     }
-    uint32_t state = atomic_load_explicit(&m->state, memory_order_acquire);
-    if ((state != SHMX_SLOT_CLAIMED && state != SHMX_SLOT_SENT) ||
-        atomic_load_explicit(&m->owner, memory_order_relaxed) != owner)
-        return -SHMX_EBADSLOT;
-    /*
-     * The generation names the allocation, so the commit is a CAS on it: of two frees of
-     * the same reference exactly one wins, and a stale reference fails even if the slot
-     * was freed and handed out again since its checks above (a CAS on the state alone
-     * would succeed against the new allocation).
-     */
-    uint32_t gen = ref->generation;
-    if (!atomic_compare_exchange_strong_explicit(&m->generation, &gen, next_generation(gen), memory_order_acq_rel,
-                                                 memory_order_relaxed))
-        return -SHMX_EBADSLOT;
-    atomic_store_explicit(&m->owner, SHMX_OWNER_NONE, memory_order_relaxed);
-    /* The guest's word for this allocation is spent. Release: as every clear. */
-    if (e != 0 && LEDGER_GEN(e) == ref->generation)
-        atomic_compare_exchange_strong_explicit(led, &e, 0, memory_order_release, memory_order_relaxed);
-    return relist(p, ref, m);
+    int rc = free_guests(ref, m, owner);
+    return rc == 0 ? relist(p, ref, m) : rc;
 }
+
 
 /* ---- scans ----------------------------------------------------------------------- */
 
@@ -593,6 +652,10 @@ static uint32_t reclaim_one(shmx_pool_t *p, uint32_t c, uint32_t i, shmx_slot_me
 static uint32_t free_sent(shmx_pool_t *p, const shmx_slot_ref_t *ref, shmx_slot_meta_t *m, _Atomic uint64_t *led,
                           uint64_t e) {
     uint32_t gen = ref->generation, freed = 0;
+    /* BUSY while it commits, as every free on the host's view; a word that moved is not ours. */
+    if (!atomic_compare_exchange_strong_explicit(led, &e, LEDGER_MAKE(gen, LEDGER_BUSY), memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return 0;
     /* Acquire: as in shmx_pool_free. The generation CAS is the commit against the guest's own free
      * (if it still runs) and a host claim settling (host_claim_settle). */
     if (atomic_load_explicit(&m->state, memory_order_acquire) != SHMX_SLOT_FREE &&
@@ -601,8 +664,9 @@ static uint32_t free_sent(shmx_pool_t *p, const shmx_slot_ref_t *ref, shmx_slot_
         atomic_store_explicit(&m->owner, SHMX_OWNER_NONE, memory_order_relaxed);
         freed = 1;
     }
-    /* Release: pairs with the exchange in host_claimed, which then sees the new generation. */
-    atomic_compare_exchange_strong_explicit(led, &e, 0, memory_order_release, memory_order_relaxed);
+    /* Spent either way (freed now, or by the guest before). Release: pairs with the acquire load
+     * in host_claimed, which then sees the new generation. */
+    atomic_store_explicit(led, 0, memory_order_release);
     return freed && relist(p, ref, m) == 0 ? 1u : 0u;
 }
 

@@ -174,6 +174,30 @@ TEST_F(QuarantineTest, ShouldQuarantineAGuestThatForgesTheMetadataOfASlotTheHost
     ExpectQuarantined(hb, bad, -SHMX_EBADSLOT, good, hg);
 }
 
+// A guest that rewrites the state of a slot the host is writing makes the host's commit fail (the
+// writer cannot be named), but the host's ledger still says the slot is the host's: it is given back,
+// not leaked, however often that happens.
+TEST_F(QuarantineTest, ShouldGiveBackItsOwnClaimWhenAGuestScribblesItsStateBeforeTheCommit) {
+    shmx_guest_t *good;
+    shmx_channel_t *hg;
+    ASSERT_NO_FATAL_FAILURE(Connect(&good, &hg));
+    const uint32_t before = shmx_pool_host_held(&host_->pool);
+    for (int i = 0; i < 3; i++) {
+        void *mine;
+        ASSERT_EQ(0, shmx_channel_claim(hg, 60000, kSecond, &mine));
+        const shmx_slot_ref_t held = hg->claim_slot;
+        shmx_slot_meta_t *meta = &host_->pool.cls[held.cls].meta[held.index];
+        __atomic_store_n(reinterpret_cast<uint32_t *>(&meta->state), (uint32_t)SHMX_SLOT_SENT, __ATOMIC_RELEASE);
+        EXPECT_EQ(shmx_channel_commit(hg, SHMX_TYPE_DATA, 0, 0), -SHMX_EBADSLOT);
+        EXPECT_EQ(shmx_pool_host_held(&host_->pool), before) << "the claim was given back, not leaked";
+    }
+    shmx_pool_stats_t st;
+    shmx_pool_stats(&host_->pool, &st);
+    for (uint32_t c = 0; c < st.class_count; c++)
+        EXPECT_EQ(st.free_slots[c] + st.claimed_slots[c] + st.sent_slots[c], st.total_slots[c]) << "class " << c;
+    RoundTrip(shmx_guest_channel(good), hg);
+}
+
 TEST_F(QuarantineTest, ShouldQuarantineAGuestThatMovesItsHeadBeyondWhatWasSent) {
     shmx_guest_t *bad, *good;
     shmx_channel_t *hb, *hg;

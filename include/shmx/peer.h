@@ -73,7 +73,7 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
  * channel and return the host side of that channel in *@out.
  * Returns 0, -ETIMEDOUT, -SHMX_EPEERCRED (refused; the host goes on),
  * -SHMX_EFULL (no free channel; the guest is told), -SHMX_ETRANSPORT,
- * -SHMX_EPROTO (malformed hello; that guest is dropped), or -errno.
+ * -SHMX_EPROTO (malformed hello, or none within 5 s; that guest is dropped), or -errno.
  * Only one thread may accept at a time.
  */
 int shmx_host_accept(shmx_host_t *host, int64_t timeout_ns, shmx_channel_t **out);
