@@ -4,7 +4,7 @@
  * here: their round-trip p99 during the attack <= 1.5 x without it.)
  *
  *   shmx-attack-bench [--guests N (default 3)] [--window-ms MS (default 4000)] [--period-us US (default 1000)]
- *                     [--spin N (default 0)] [--yield N (default 0)]
+ *                     [--spin N (default 0)] [--yield N (default 0)] [--attacker-nice N (default 0)]
  *
  * A host in this process: an accept thread, and one echo thread per healthy
  * guest. N healthy guests, each its own shm connection and thread, send 64 B
@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -310,9 +311,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: shmx-attack-bench [--guests N (default 3, at most %u)] [--window-ms MS (default 4000)] "
             "[--period-us US (default 1000)]\n"
-            "                         [--spin N (default 0)] [--yield N (default 0)]\n"
+            "                         [--spin N (default 0)] [--yield N (default 0)] [--attacker-nice N (default 0)]\n"
             "  --spin, --yield  idle strategy of the healthy guests' and the host's channels (busy polls, then\n"
-            "                   sched_yield polls, before a wait sleeps); the library default is --spin 20000 --yield 50\n",
+            "                   sched_yield polls, before a wait sleeps); the library default is --spin 20000 --yield 50\n"
+            "  --attacker-nice  the attacker process's nice value (0-19): with 19 its own CPU use yields to the\n"
+            "                   healthy guests and the host, so what remains of the effect is the host's handling\n",
             MAX_GUESTS);
 }
 
@@ -336,12 +339,13 @@ static void merge(healthy_t *g, uint64_t n, int w, int t, uint64_t **out, size_t
 static double ratio_of(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0.0; }
 
 int main(int argc, char **argv) {
-    uint64_t guests = 3, window_ms = 4000, period_us = 1000, spin = 0, yields = 0;
+    uint64_t guests = 3, window_ms = 4000, period_us = 1000, spin = 0, yields = 0, attacker_nice = 0;
     static const struct option longs[] = {{"guests", required_argument, NULL, 'g'},
                                           {"window-ms", required_argument, NULL, 'w'},
                                           {"period-us", required_argument, NULL, 'p'},
                                           {"spin", required_argument, NULL, 's'},
                                           {"yield", required_argument, NULL, 'y'},
+                                          {"attacker-nice", required_argument, NULL, 'n'},
                                           {"help", no_argument, NULL, 'h'},
                                           {0}};
     int c;
@@ -353,6 +357,7 @@ int main(int argc, char **argv) {
         case 'p': bad = tool_parse_u64(optarg, 10, 1000000, &period_us); break;
         case 's': bad = tool_parse_u64(optarg, 0, UINT32_MAX, &spin); break;
         case 'y': bad = tool_parse_u64(optarg, 0, UINT32_MAX, &yields); break;
+        case 'n': bad = tool_parse_u64(optarg, 0, 19, &attacker_nice); break;
         case 'h': usage(stdout); return TOOL_EXIT_OK;
         default: bad = -1;
         }
@@ -382,6 +387,8 @@ int main(int argc, char **argv) {
         close(go[1]);
         close(stop[1]);
         close(result[0]);
+        /* The attacker's own CPU use, made to yield to everything else: what is left is the host's handling. */
+        if (attacker_nice != 0 && setpriority(PRIO_PROCESS, 0, (int)attacker_nice) != 0) _exit(TOOL_EXIT_MISMATCH);
         attacker_main(name, go[0], stop[0], result[1]);
     }
     close(go[0]);
