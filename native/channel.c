@@ -237,9 +237,10 @@ static inline uint32_t cut_budget(const shm_channel_t *x) {
 /* The idle strategy of this receive's first wait slice. */
 static inline shmx_idle_t first_slice(shm_channel_t *x) {
     shmx_idle_t idle = x->ch.idle;
-    if (cut_budget(x) == idle.spin_iterations) return idle;
+    uint32_t budget = cut_budget(x);
+    if (budget == idle.spin_iterations) return idle;
     if ((++x->spin_waits & (SPIN_PROBE_EVERY - 1u)) == 0) return idle; /* the probe */
-    idle.spin_iterations = cut_budget(x);
+    idle.spin_iterations = budget;
     idle.yield_iterations = 0;
     return idle;
 }

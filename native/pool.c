@@ -37,8 +37,9 @@
  *   never depend on metadata a peer may have scribbled;
  * - a guest's end frees what the host sent it, whatever its owner field says;
  * - a rebuild keeps exactly what the host holds and frees all the rest.
- * Only slot messages touch it, on one private cache line per slot: an
- * exchange on allocation, a store on send, a CAS on take and on free.
+ * Only slot messages touch it, on one private cache line per slot: a CAS on
+ * each of allocation, send, take and free (the word is also the host's
+ * per-slot lock, see LEDGER_MAKE).
  *
  * Slots of the segment are found by one comparison (index < slot_count) and
  * an offset; that is the hot path, and it is all it costs. Extent slots take
@@ -370,7 +371,7 @@ static __attribute__((noinline, cold)) int host_claim_settle(shmx_pool_t *p, shm
     if (!atomic_compare_exchange_strong_explicit(&m->generation, &expected, moved, memory_order_acq_rel,
                                                  memory_order_relaxed))
         return lost_claim(p, led, mine);
-    /* Release: as the store in host_claimed. */
+    /* Release: as the CAS in host_claimed; the word is ours (mine), so a store does. */
     atomic_store_explicit(led, LEDGER_MAKE(moved, LEDGER_CLAIMED), memory_order_release);
     ref->generation = moved;
     return 1;
