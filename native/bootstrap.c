@@ -270,6 +270,18 @@ static void drain_inotify(int in) {
     }
 }
 
+/* An inotify descriptor that wakes on any change of @dir's entries, or -errno. */
+static int watch_dir(const char *dir) {
+    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (in < 0) return -errno;
+    if (inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW) < 0) {
+        int rc = -errno;
+        close(in);
+        return rc;
+    }
+    return in;
+}
+
 int shmx_bootstrap_connect(const char *path, int64_t deadline_ns) {
     struct sockaddr_un addr;
     socklen_t alen;
@@ -281,15 +293,11 @@ int shmx_bootstrap_connect(const char *path, int64_t deadline_ns) {
     rc = prepare_dir(dir);
     if (rc < 0) return rc;
 
-    /* Watch before the first attempt, so that a host appearing between a
-     * failed attempt and the wait still wakes us. */
-    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (in < 0) return -errno;
-    if (inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW) < 0) {
-        rc = -errno;
-        close(in);
-        return rc;
-    }
+    /* The directory is watched only after a first miss: a connect that finds its host never pays for a
+     * watch (closing one waits for an SRCU grace period, milliseconds, and it costs a descriptor). After
+     * the watch is set, the next attempt comes at once, so a host appearing between the miss and the
+     * watch still counts. */
+    int in = -1;
     for (;;) {
         rc = try_connect(&addr, alen, deadline_ns);
         if (rc >= 0) break;
@@ -302,6 +310,14 @@ int shmx_bootstrap_connect(const char *path, int64_t deadline_ns) {
             break;
         }
         if (again) continue;
+        if (in < 0) {
+            in = watch_dir(dir);
+            if (in < 0) {
+                rc = in;
+                break;
+            }
+            continue;
+        }
         rc = wait_fd(in, POLLIN, deadline_ns);
         if (rc == -ETIMEDOUT) {
             rc = -SHMX_ENOHOST;
@@ -310,7 +326,7 @@ int shmx_bootstrap_connect(const char *path, int64_t deadline_ns) {
         if (rc < 0) break;
         drain_inotify(in);
     }
-    close(in);
+    if (in >= 0) close(in);
     return rc;
 }
 

@@ -86,7 +86,10 @@ int shmx_socket_dir(char *buf, size_t len, int create);
 /* Listen on @path (0600). A stale socket is replaced, a live one is -EADDRINUSE. Returns the fd or -errno. */
 int shmx_bootstrap_listen(const char *path);
 
-/* Connect to @path, waiting (inotify on the directory, no polling) until @deadline_ns. Returns fd or -SHMX_ENOHOST. */
+/*
+ * Connect to @path, waiting until @deadline_ns for a host to appear (inotify on the directory, set up
+ * only after a first miss, no polling). Returns the fd, -SHMX_ENOHOST, or -errno.
+ */
 int shmx_bootstrap_connect(const char *path, int64_t deadline_ns);
 
 int shmx_bootstrap_send_hello(int fd, const shmx_hello_t *hello);

@@ -2,12 +2,15 @@
 // hello/welcome handshake and the grow/extent messages (native/bootstrap.c).
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -620,6 +623,28 @@ TEST_F(BootstrapTest, ShouldWaitForAHostThatAppearsLater) {
         close(fd);
     }
     if (listen_fd.load() >= 0) close(listen_fd.load());
+}
+
+// A connect that finds its host at once needs nothing but its socket: no directory watch (closing
+// an inotify descriptor waits for an SRCU grace period, milliseconds per connect, and takes a
+// descriptor a process near its limit may not have).
+TEST_F(BootstrapTest, ShouldConnectToALiveHostWithOnlyOneDescriptorFree) {
+    std::string path = SocketDir() + "/onefree.sock";
+    int listen_fd = shmx_bootstrap_listen(path.c_str());
+    ASSERT_GE(listen_fd, 0) << shmx_strerror(listen_fd);
+    int lowest = dup(0); // a new descriptor takes the lowest free number
+    ASSERT_GE(lowest, 0);
+    close(lowest);
+    struct rlimit saved;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    struct rlimit one = saved;
+    one.rlim_cur = (rlim_t)lowest + 1;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &one), 0);
+    int fd = shmx_bootstrap_connect(path.c_str(), Deadline(5 * kSecond));
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    EXPECT_EQ(fd, lowest) << shmx_strerror(fd);
+    if (fd >= 0) close(fd);
+    close(listen_fd);
 }
 
 TEST_F(BootstrapTest, ShouldWaitForAStaleSocketToBeReplaced) {
