@@ -67,6 +67,7 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
     h->stop_fd = -1;
     h->kick_fd = -1;
     h->config = c;
+    shmx_readmit_init(&h->readmit, getpid());
     h->shm = calloc(c.max_channels, sizeof *h->shm);
     h->draining = calloc(c.max_channels, sizeof *h->draining);
     h->epochs = calloc(c.max_channels, sizeof *h->epochs);
@@ -326,22 +327,39 @@ int shmx_host_admit_socket(shmx_host_t *h, int sock, uint32_t transport, shmx_ch
     return admit_checked(h, sock, transport, 0, out);
 }
 
-/* Check one accepted connection and give it a channel. Owns @sock. */
-static int admit(shmx_host_t *h, int sock, shmx_channel_t **out) {
-    uid_t uid;
-    pid_t pid;
-    int rc = shmx_bootstrap_peer_cred(sock, &uid, &pid);
-    if (rc < 0) {
-        close(sock);
-        return rc;
-    }
+/* Check one accepted connection of @uid and @pid and give it a channel. Owns @sock. */
+static int admit(shmx_host_t *h, int sock, uid_t uid, pid_t pid, shmx_channel_t **out) {
     if (!uid_allowed(h, uid)) return refuse(sock, 0, -SHMX_EPEERCRED);
 
     /* Bounded on its own, whatever the accept timeout: a silent guest costs at most this. */
     shmx_hello_t hello;
-    rc = shmx_bootstrap_recv_hello(sock, shmx_deadline(HELLO_TIMEOUT_NS), &hello);
+    int rc = shmx_bootstrap_recv_hello(sock, shmx_deadline(HELLO_TIMEOUT_NS), &hello);
     if (rc < 0) return refuse(sock, 0, -SHMX_EPROTO);
     return admit_checked(h, sock, hello.transport, pid, out);
+}
+
+/* A connection held back (readmit.h) whose wait is over, or -1; *@next: when the next one is due. */
+static int take_held(shmx_host_t *h, int64_t *next) {
+    pthread_mutex_lock(&h->mu);
+    int sock = shmx_readmit_take_due(&h->readmit, shmx_now_ns(), next);
+    pthread_mutex_unlock(&h->mu);
+    return sock;
+}
+
+/* 1 if the table kept @sock of @pid to admit later (a connection of that process it kept before is closed). */
+static int hold(shmx_host_t *h, pid_t pid, int sock) {
+    int replaced;
+    pthread_mutex_lock(&h->mu);
+    int held = shmx_readmit_hold(&h->readmit, pid, sock, shmx_now_ns(), &replaced);
+    pthread_mutex_unlock(&h->mu);
+    if (replaced >= 0) close(replaced);
+    return held;
+}
+
+/* The peer hung up or broke the connection already (a held guest that gave up waiting). */
+static int hung_up(int sock) {
+    struct pollfd p = {.fd = sock, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 int shmx_host_accept(shmx_host_t *h, int64_t timeout_ns, shmx_channel_t **out) {
@@ -349,12 +367,35 @@ int shmx_host_accept(shmx_host_t *h, int64_t timeout_ns, shmx_channel_t **out) {
     *out = NULL;
     int64_t deadline = shmx_deadline(timeout_ns);
     for (;;) {
-        int rc = wait_listen(h->listen_fd, deadline);
+        uid_t uid;
+        pid_t pid;
+        int64_t next_held;
+        int sock = take_held(h, &next_held);
+        if (sock >= 0) {
+            if (hung_up(sock) || shmx_bootstrap_peer_cred(sock, &uid, &pid) < 0) {
+                close(sock);
+                continue;
+            }
+            return admit(h, sock, uid, pid, out);
+        }
+        int64_t until = next_held < deadline ? next_held : deadline;
+        int rc = wait_listen(h->listen_fd, until);
+        if (rc == -ETIMEDOUT && until < deadline) continue; /* a held connection is due */
         if (rc < 0) return rc;
-        int sock = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (sock >= 0) return admit(h, sock, out);
-        /* Gone again before we took it (aborted, or taken by another accept): wait on. */
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) return -errno;
+        sock = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (sock < 0) {
+            /* Gone again before we took it (aborted, or taken by another accept): wait on. */
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) return -errno;
+            continue;
+        }
+        rc = shmx_bootstrap_peer_cred(sock, &uid, &pid);
+        if (rc < 0) {
+            close(sock);
+            return rc;
+        }
+        /* A process quarantined lately waits its turn, unanswered; the others' connections go on. */
+        if (hold(h, pid, sock)) continue;
+        return admit(h, sock, uid, pid, out);
     }
 }
 
@@ -487,6 +528,7 @@ void shmx_host_destroy(shmx_host_t *h) {
         h->uds[i] = NULL;
     }
     h->uds_count = 0;
+    shmx_readmit_fini(&h->readmit);
     pthread_mutex_unlock(&h->mu);
     pthread_mutex_destroy(&h->mu);
     shmx_host_extents_close(h);

@@ -17,6 +17,7 @@
 #include "bootstrap.h"
 #include "extent.h"
 #include "pool.h"
+#include "readmit.h"
 #include "segment.h"
 #include "shmx/names.h"
 #include "shmx/peer.h"
@@ -79,6 +80,7 @@ struct shmx_host {
     uint32_t event_count;         /* under mu */
     shmx_peer_event_t *reporting; /* [2 x max_channels]: service thread only, the copy it reports from */
     uint64_t violations;          /* under mu: guests quarantined so far */
+    shmx_readmit_t readmit;       /* under mu: processes quarantined lately and their held connections */
     uint32_t slots_back;          /* under mu: pool slots a rebuild brought back, not yet logged */
     shmx_pool_faults_t faults_logged; /* service thread only: the pool's fault counts it last logged */
     int64_t next_faults_check;        /* service thread only: when it looks at them again */

@@ -451,6 +451,7 @@ void shmx_host_quarantine(shmx_host_t *h, shmx_channel_t *ch, int code) {
     if (ch->transport == SHMX_TRANSPORT_SHM && idx < h->config.max_channels && h->shm[idx] == ch &&
         !h->watch[idx].ended) {
         h->violations++;
+        shmx_readmit_strike(&h->readmit, ch->peer_pid, shmx_now_ns());
         end_locked(h, idx, SHMX_PEER_VIOLATION, 0, code);
     }
     pthread_mutex_unlock(&h->mu);

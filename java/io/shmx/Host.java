@@ -127,6 +127,11 @@ public final class Host implements AutoCloseable {
     /**
      * Waits for one guest and returns the host side of its channel.
      *
+     * <p>A process one of whose guests was quarantined waits before its next connection is admitted:
+     * 10 ms after a first violation, twice as long after each further one (at most 1 s), forgotten
+     * after 10 s without one. Its connection is held unanswered meanwhile while other guests are
+     * admitted, and a later call admits it when its time comes. Guests in this process never wait.
+     *
      * @param timeout how long to wait; negative waits without limit
      * @return the channel, or null when no guest came within the timeout
      * @throws ConnectionRefusedException if a guest was refused (credentials, no free channel, transport,
