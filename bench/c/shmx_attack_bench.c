@@ -3,18 +3,30 @@
  * protocol? (RELIABILITY.md D1: "other peers' latency unaffected"; the target
  * here: their round-trip p99 during the attack <= 1.5 x without it.)
  *
- *   shmx-attack-bench [--guests N (default 3)] [--window-ms MS (default 4000)] [--period-us US (default 1000)]
- *                     [--spin N (default 0)] [--yield N (default 0)] [--attacker-nice N (default 0)]
+ *   shmx-attack-bench [--guests N (default 3)] [--pairs N (default 4)] [--window-ms MS (default 1500)]
+ *                     [--period-us US (default 1000)] [--spin N (default 0)] [--yield N (default 0)]
+ *                     [--attacker-nice N (default 0)] [--attacker-spin N (default: the library's)] [--isolate]
+ *                     [--attacker-forks]
  *
  * A host in this process: an accept thread, and one echo thread per healthy
  * guest. N healthy guests, each its own shm connection and thread, send 64 B
  * every --period-us and wait for the echo; the round trip is timed
- * (CLOCK_MONOTONIC). After a 1 s warm-up, one window of --window-ms without an
- * attack, then one during which an attacker process (forked before the host
- * exists, so it shares nothing but the segment it is given) loops as fast as
- * it can: connect, write a garbage record header into its own guest-to-host
- * ring (found through /proc/self/maps and the segment header, as a hostile
- * guest would), wait until it is expelled, close, connect again. The host
+ * (CLOCK_MONOTONIC). After a 1 s warm-up, --pairs pairs of windows of
+ * --window-ms: one without an attack, then one during which an attacker
+ * process (forked before the host exists, so it shares nothing but the
+ * segment it is given) loops as fast as it can: connect, write a garbage
+ * record header into its own guest-to-host ring (found through
+ * /proc/self/maps and the segment header, as a hostile guest would), wait
+ * until it is expelled, close, connect again. The host holds that process's
+ * next connection for its readmission wait (10 ms after the first violation,
+ * doubling up to 1 s; shmx_host_accept), so the attacker soon manages about
+ * one round a second. --attacker-forks makes every round in a new process,
+ * a new pid that no wait applies to: that measures the host's handling at
+ * the rate an attacker can fork. Between an attack window and
+ * the next quiet one the attacker finishes its round and reports that it has
+ * stopped; round trips made meanwhile count in neither. Alternating windows
+ * matter on a shared machine: its background load drifts over seconds, and
+ * one long window of each would compare two moments of that drift. The host
  * meets each violation in the accept thread, which serves every attacker
  * connection by calling receive on it until the call reports the violation,
  * then frees the channel. The host's log is silenced (one warning per
@@ -41,11 +53,25 @@
  * behind their pace, and the windows compare scheduling, not the attack.
  * --spin 20000 --yield 50 reproduces that.
  *
- * Prints per window the shm p50/p99/max (us) with the round trips that
- * started over a period late, the socket's, and their ratios; the p99 ratio
- * attack / none (the rule is on shm; the socket's is printed beside it), the
- * quarantines (shmx_host_violations) and PASS/FAIL; exits 1 on FAIL or a
- * broken echo. Bounded: about 1 + 2 x window seconds.
+ * --isolate gives the attacker process a CPU of its own (the last this process
+ * may use) and keeps this process (the host's threads, the healthy guests,
+ * the echoes) on the others. The attacker's own CPU use then competes with
+ * nobody; what remains of the effect is the host's handling of the attack:
+ * its threads' CPU time, locks, the kernel's work for the attacker's sockets.
+ * Without it, on a machine with few CPUs, an attacker that loops as fast as
+ * it can takes a CPU from everyone, and the socket control shows that much.
+ *
+ * The attacker's waits for its expulsion keep the library's idle strategy
+ * unless --attacker-spin N sets N busy polls (then sleep): each connection
+ * is a new channel, so each spins a full budget before its wait adapts.
+ *
+ * Prints for all quiet and all attack windows together the shm p50/p99/max
+ * (us) with the round trips that started over a period late, the socket's,
+ * and their ratios; the p99 ratio attack / none (the rule is on shm; the
+ * socket's is printed beside it), the same ratios per pair, the quarantines
+ * (shmx_host_violations) and PASS/FAIL on the pooled shm ratio; exits 1 on
+ * FAIL or a broken echo. Bounded: about 1 + 2 x pairs x window seconds, and
+ * at most 5 s more per pair if the attacker is slow to stop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,11 +104,19 @@
 #define STEP_NS 2000000000LL
 #define MS 1000000LL
 
-enum { PHASE_WARMUP = 0, PHASE_BASE = 1, PHASE_ATTACK = 2, PHASE_DONE = 3 };
+#define MAX_PAIRS 32u
 
-/* Both written by main only; every access relaxed: they order nothing, a thread that sees a change a
- * little late only files one more sample in the previous window or serves one more round. */
+/* Between windows (warm-up, the attacker stopping) nothing is recorded. */
+enum { PHASE_BETWEEN = 0, PHASE_BASE = 1, PHASE_ATTACK = 2, PHASE_DONE = 3 };
+
+/* The attacker's commands, one byte each on its command pipe. */
+#define CMD_ATTACK 'a'
+#define CMD_PAUSE 'p'
+
+/* All written by main only; every access relaxed: they order nothing, a thread that sees a change a
+ * little late only files one more sample in a neighbouring window or serves one more round. */
 static _Atomic int phase;
+static _Atomic int pair_now;
 static _Atomic int stop_host;
 
 enum { T_SHM = 0, T_SOCK = 1 };
@@ -95,7 +129,8 @@ typedef struct healthy {
     int sock_echo_fd, sock_echo_started;
     uint32_t spin, yields;
     uint64_t period_ns;
-    uint64_t *lat[2][2]; /* ns, per window, per transport (T_SHM, T_SOCK) */
+    uint64_t *lat[2][2]; /* ns, per kind of window (quiet, attack), per transport (T_SHM, T_SOCK) */
+    uint8_t *pair[2][2]; /* the pair each of those samples was taken in */
     size_t n[2][2], cap;
     uint64_t late[2];    /* shm round trips, per window, that started over a period after they were due */
     int failed;          /* a send/receive error or a wrong echo, either transport */
@@ -199,8 +234,11 @@ static void sleep_until_ns(int64_t t) {
     }
 }
 
-static void record(healthy_t *g, int p, int t, int64_t ns) {
-    if ((p == PHASE_BASE || p == PHASE_ATTACK) && g->n[p - 1][t] < g->cap) g->lat[p - 1][t][g->n[p - 1][t]++] = (uint64_t)ns;
+static void record(healthy_t *g, int p, int k, int t, int64_t ns) {
+    if ((p != PHASE_BASE && p != PHASE_ATTACK) || g->n[p - 1][t] >= g->cap) return;
+    size_t i = g->n[p - 1][t]++;
+    g->lat[p - 1][t][i] = (uint64_t)ns;
+    g->pair[p - 1][t][i] = (uint8_t)k;
 }
 
 /*
@@ -215,6 +253,7 @@ static void *healthy_main(void *arg) {
     int64_t due = tool_now_ns();
     for (uint32_t seq = 0;; seq++) {
         int p = atomic_load_explicit(&phase, memory_order_relaxed);
+        int k = atomic_load_explicit(&pair_now, memory_order_relaxed);
         if (p == PHASE_DONE) break;
         memset(out, (int)(seq & 0xff), sizeof out);
         sleep_until_ns(due);
@@ -226,7 +265,7 @@ static void *healthy_main(void *arg) {
             g->failed++;
             if (n < 0) break;
         }
-        record(g, p, T_SHM, t1 - t0);
+        record(g, p, k, T_SHM, t1 - t0);
         if ((p == PHASE_BASE || p == PHASE_ATTACK) && t0 - due > (int64_t)g->period_ns) g->late[p - 1]++;
 
         out[0] ^= 0x5a; /* not the shm payload: a stale echo would show */
@@ -238,7 +277,7 @@ static void *healthy_main(void *arg) {
             g->failed++;
             if (!ok) break;
         }
-        record(g, p, T_SOCK, t1 - t0);
+        record(g, p, k, T_SOCK, t1 - t0);
         due += (int64_t)g->period_ns;
     }
     return NULL;
@@ -265,43 +304,86 @@ static uint8_t *find_segment(void) {
     return found;
 }
 
-/* Connect, break the protocol, wait to be expelled, close; again until @stop_fd is readable. */
-static void attacker_main(const char *name, int go_fd, int stop_fd, int result_fd) {
-    char c;
-    if (read(go_fd, &c, 1) != 1) _exit(0);
+/*
+ * The next command on @cmd_fd: waits for one if @block, else only looks. CMD_ATTACK or CMD_PAUSE, 0 if
+ * none came, -1 to stop (a stop command, the pipe closed or broken). Of several waiting, the last counts.
+ */
+static int next_command(int cmd_fd, int block) {
+    struct pollfd p = {.fd = cmd_fd, .events = POLLIN};
+    int n = poll(&p, 1, block ? -1 : 0);
+    if (n == 0 || (n < 0 && errno == EINTR)) return 0;
+    if (n < 0) return -1;
+    char buf[16];
+    ssize_t r = read(cmd_fd, buf, sizeof buf);
+    if (r <= 0) return r < 0 && errno == EINTR ? 0 : -1;
+    char c = buf[r - 1];
+    return c == CMD_ATTACK || c == CMD_PAUSE ? c : -1;
+}
+
+/* One round: connect, break the protocol, wait to be expelled, close. 1 expelled, 0 not, -1 no connection. */
+static int attack_once(const char *name, int64_t spin) {
+    shmx_guest_t *g = NULL;
+    if (shmx_guest_connect(name, SHMX_TRANSPORT_SHM, STEP_NS, &g) != 0) return -1;
+    shmx_channel_t *ch = shmx_guest_channel(g);
+    if (spin >= 0) shmx_channel_set_idle(ch, (uint32_t)spin, 0);
+    uint8_t *base = find_segment();
+    int expelled = 0;
+    if (base) {
+        const shmx_segment_header_t *h = (const shmx_segment_header_t *)base;
+        uint8_t *ring = base + h->channels_offset + (uint64_t)shmx_channel_index(ch) * h->channel_stride +
+                        SHMX_CHANNEL_RING_DATA_OFFSET(SHMX_RING_GUEST_TO_HOST, h->config.ring_bytes);
+        /* A record header of a kind that does not exist (body 64, kind 0x6363), where the host reads next.
+         * Release: like a real commit, so the host's acquire load of the header sees it whole. */
+        __atomic_store_n((uint64_t *)ring, 0x0000636300000040ull, __ATOMIC_RELEASE);
+        int64_t end = tool_now_ns() + STEP_NS;
+        int rc;
+        do {
+            shmx_message_t m;
+            rc = shmx_channel_receive(ch, &m, 20 * MS);
+        } while ((rc == -SHMX_EEMPTY || rc == -ETIMEDOUT) && tool_now_ns() < end);
+        expelled = rc == -SHMX_EEXPELLED;
+    }
+    shmx_guest_close(g);
+    return expelled;
+}
+
+/* attack_once in a child of its own, a new pid each time (the host's readmission wait never applies). */
+static int attack_once_forked(const char *name, int64_t spin) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) _exit(attack_once(name, spin) + 1);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) - 1 : -1;
+}
+
+/*
+ * Round after round of attack_once while attacking (each in a new process if @forks). A pause command is
+ * answered on @reply_fd (one byte) once the round under way has ended; at the end the counts follow.
+ */
+static void attacker_main(const char *name, int cmd_fd, int reply_fd, int64_t spin, int forks) {
     uint64_t rounds = 0, expelled = 0, failed = 0;
+    int attacking = 0;
     for (;;) {
-        struct pollfd p = {.fd = stop_fd, .events = POLLIN};
-        if (poll(&p, 1, 0) != 0) break;
-        shmx_guest_t *g = NULL;
-        if (shmx_guest_connect(name, SHMX_TRANSPORT_SHM, STEP_NS, &g) != 0) {
-            failed++;
-            continue;
+        int cmd = next_command(cmd_fd, !attacking);
+        if (cmd < 0) break;
+        if (cmd == CMD_ATTACK) attacking = 1;
+        if (cmd == CMD_PAUSE) {
+            attacking = 0;
+            if (write(reply_fd, "p", 1) != 1) _exit(1);
         }
-        rounds++;
-        shmx_channel_t *ch = shmx_guest_channel(g);
-        uint8_t *base = find_segment();
-        if (base) {
-            const shmx_segment_header_t *h = (const shmx_segment_header_t *)base;
-            uint8_t *ring = base + h->channels_offset + (uint64_t)shmx_channel_index(ch) * h->channel_stride +
-                            SHMX_CHANNEL_RING_DATA_OFFSET(SHMX_RING_GUEST_TO_HOST, h->config.ring_bytes);
-            /* A record header of a kind that does not exist (body 64, kind 0x6363), where the host reads next.
-             * Release: like a real commit, so the host's acquire load of the header sees it whole. */
-            __atomic_store_n((uint64_t *)ring, 0x0000636300000040ull, __ATOMIC_RELEASE);
-            int64_t end = tool_now_ns() + STEP_NS;
-            int rc;
-            do {
-                shmx_message_t m;
-                rc = shmx_channel_receive(ch, &m, 20 * MS);
-            } while ((rc == -SHMX_EEMPTY || rc == -ETIMEDOUT) && tool_now_ns() < end);
-            if (rc == -SHMX_EEXPELLED) expelled++;
+        if (!attacking) continue;
+        int r = forks ? attack_once_forked(name, spin) : attack_once(name, spin);
+        if (r < 0) {
+            failed++;
         } else {
-            failed++;
+            rounds++;
+            expelled += (uint64_t)r;
         }
-        shmx_guest_close(g);
     }
     uint64_t r[3] = {rounds, expelled, failed};
-    if (write(result_fd, r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+    if (write(reply_fd, r, sizeof r) != (ssize_t)sizeof r) _exit(1);
     _exit(0);
 }
 
@@ -309,14 +391,20 @@ static void attacker_main(const char *name, int go_fd, int stop_fd, int result_f
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: shmx-attack-bench [--guests N (default 3, at most %u)] [--window-ms MS (default 4000)] "
-            "[--period-us US (default 1000)]\n"
-            "                         [--spin N (default 0)] [--yield N (default 0)] [--attacker-nice N (default 0)]\n"
+            "usage: shmx-attack-bench [--guests N (default 3, at most %u)] [--pairs N (default 4, at most %u)]\n"
+            "                         [--window-ms MS (default 1500)] [--period-us US (default 1000)]\n"
+            "                         [--spin N (default 0)] [--yield N (default 0)]\n"
+            "                         [--attacker-nice N (default 0)] [--attacker-spin N (default: the library's)]\n"
+            "  --pairs          pairs of windows, each a quiet one followed by an attack one\n"
             "  --spin, --yield  idle strategy of the healthy guests' and the host's channels (busy polls, then\n"
             "                   sched_yield polls, before a wait sleeps); the library default is --spin 20000 --yield 50\n"
             "  --attacker-nice  the attacker process's nice value (0-19): with 19 its own CPU use yields to the\n"
-            "                   healthy guests and the host, so what remains of the effect is the host's handling\n",
-            MAX_GUESTS);
+            "                   healthy guests and the host, so what remains of the effect is the host's handling\n"
+            "  --attacker-spin  busy polls of the attacker's wait for its expulsion before it sleeps\n"
+            "  --isolate        the attacker on a CPU of its own, this process on the others (needs 2 CPUs)\n"
+            "  --attacker-forks every round in a new attacker process: the host's readmission wait, which holds\n"
+            "                   a quarantined process's next connection (10 ms doubling to 1 s), never applies\n",
+            MAX_GUESTS, MAX_PAIRS);
 }
 
 static void sleep_ms(uint64_t ms) {
@@ -325,39 +413,86 @@ static void sleep_ms(uint64_t ms) {
     }
 }
 
-static void merge(healthy_t *g, uint64_t n, int w, int t, uint64_t **out, size_t *count) {
+/* The samples of kind @w (0 quiet, 1 attack) and transport @t of every guest, of pair @k or of all if @k < 0. */
+static void merge(const healthy_t *g, uint64_t n, int w, int t, int k, uint64_t **out, size_t *count) {
     size_t total = 0;
     for (uint64_t i = 0; i < n; i++) total += g[i].n[w][t];
     *out = malloc((total ? total : 1) * sizeof **out);
     *count = 0;
-    for (uint64_t i = 0; *out && i < n; i++) {
-        memcpy(*out + *count, g[i].lat[w][t], g[i].n[w][t] * sizeof **out);
-        *count += g[i].n[w][t];
-    }
+    for (uint64_t i = 0; *out && i < n; i++)
+        for (size_t j = 0; j < g[i].n[w][t]; j++)
+            if (k < 0 || g[i].pair[w][t][j] == k) (*out)[(*count)++] = g[i].lat[w][t][j];
 }
 
 static double ratio_of(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0.0; }
 
+/* p99 of kind @w, transport @t, pair @k (all if < 0), in ns; 0 without samples or memory. */
+static uint64_t p99_of(const healthy_t *g, uint64_t n, int w, int t, int k) {
+    uint64_t *v;
+    size_t c;
+    merge(g, n, w, t, k, &v, &c);
+    tool_percentiles_t pc;
+    tool_percentiles(v, v ? c : 0, &pc);
+    free(v);
+    return pc.p99;
+}
+
+/* @all split in two: the last CPU for the attacker (@theirs), the others for this process (@mine); -1 if < 2. */
+static int split_cpus(const cpu_set_t *all, cpu_set_t *mine, cpu_set_t *theirs) {
+    if (CPU_COUNT(all) < 2) return -1;
+    *mine = *all;
+    CPU_ZERO(theirs);
+    for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+        if (CPU_ISSET(c, all)) {
+            CPU_CLR(c, mine);
+            CPU_SET(c, theirs);
+            return 0;
+        }
+    return -1;
+}
+
+/* Tell the attacker to pause and wait for its answer: 0, or -1 if it did not answer within 5 s. */
+static int pause_attacker(int cmd_fd, int reply_fd) {
+    char c = CMD_PAUSE;
+    if (write(cmd_fd, &c, 1) != 1) return -1;
+    struct pollfd p = {.fd = reply_fd, .events = POLLIN};
+    return poll(&p, 1, 5000) == 1 && read(reply_fd, &c, 1) == 1 && c == 'p' ? 0 : -1;
+}
+
 int main(int argc, char **argv) {
-    uint64_t guests = 3, window_ms = 4000, period_us = 1000, spin = 0, yields = 0, attacker_nice = 0;
+    uint64_t guests = 3, pairs = 4, window_ms = 1500, period_us = 1000, spin = 0, yields = 0, attacker_nice = 0;
+    int64_t attacker_spin = -1;
+    int isolate = 0, attacker_forks = 0;
     static const struct option longs[] = {{"guests", required_argument, NULL, 'g'},
+                                          {"pairs", required_argument, NULL, 'k'},
                                           {"window-ms", required_argument, NULL, 'w'},
                                           {"period-us", required_argument, NULL, 'p'},
                                           {"spin", required_argument, NULL, 's'},
                                           {"yield", required_argument, NULL, 'y'},
                                           {"attacker-nice", required_argument, NULL, 'n'},
+                                          {"attacker-spin", required_argument, NULL, 'a'},
+                                          {"isolate", no_argument, NULL, 'i'},
+                                          {"attacker-forks", no_argument, NULL, 'f'},
                                           {"help", no_argument, NULL, 'h'},
                                           {0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         int bad = 0;
+        uint64_t v = 0;
         switch (c) {
         case 'g': bad = tool_parse_u64(optarg, 1, MAX_GUESTS, &guests); break;
+        case 'k': bad = tool_parse_u64(optarg, 1, MAX_PAIRS, &pairs); break;
         case 'w': bad = tool_parse_u64(optarg, 100, 60000, &window_ms); break;
         case 'p': bad = tool_parse_u64(optarg, 10, 1000000, &period_us); break;
         case 's': bad = tool_parse_u64(optarg, 0, UINT32_MAX, &spin); break;
         case 'y': bad = tool_parse_u64(optarg, 0, UINT32_MAX, &yields); break;
         case 'n': bad = tool_parse_u64(optarg, 0, 19, &attacker_nice); break;
+        case 'a':
+            bad = tool_parse_u64(optarg, 0, UINT32_MAX, &v);
+            attacker_spin = (int64_t)v;
+            break;
+        case 'i': isolate = 1; break;
+        case 'f': attacker_forks = 1; break;
         case 'h': usage(stdout); return TOOL_EXIT_OK;
         default: bad = -1;
         }
@@ -377,23 +512,36 @@ int main(int argc, char **argv) {
 
     char name[64];
     snprintf(name, sizeof name, "attackbench-%d", (int)getpid());
+    cpu_set_t cpus, mine, theirs;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) != 0) CPU_ZERO(&cpus);
+    int ncpu = CPU_COUNT(&cpus);
+    if (isolate && split_cpus(&cpus, &mine, &theirs) != 0) {
+        fprintf(stderr, "shmx-attack-bench: --isolate needs at least 2 CPUs, this process may use %d\n", ncpu);
+        return TOOL_EXIT_USAGE;
+    }
 
     /* The attacker first: forked while this process has one thread and no host. */
-    int go[2], stop[2], result[2];
-    if (pipe2(go, O_CLOEXEC) != 0 || pipe2(stop, O_CLOEXEC) != 0 || pipe2(result, O_CLOEXEC) != 0) return TOOL_EXIT_MISMATCH;
+    int cmd[2], reply[2];
+    if (pipe2(cmd, O_CLOEXEC) != 0 || pipe2(reply, O_CLOEXEC) != 0) return TOOL_EXIT_MISMATCH;
     pid_t attacker = fork();
     if (attacker < 0) return TOOL_EXIT_MISMATCH;
     if (attacker == 0) {
-        close(go[1]);
-        close(stop[1]);
-        close(result[0]);
+        close(cmd[1]);
+        close(reply[0]);
         /* The attacker's own CPU use, made to yield to everything else: what is left is the host's handling. */
         if (attacker_nice != 0 && setpriority(PRIO_PROCESS, 0, (int)attacker_nice) != 0) _exit(TOOL_EXIT_MISMATCH);
-        attacker_main(name, go[0], stop[0], result[1]);
+        if (isolate && sched_setaffinity(0, sizeof theirs, &theirs) != 0) _exit(TOOL_EXIT_MISMATCH);
+        attacker_main(name, cmd[0], reply[1], attacker_spin, attacker_forks);
     }
-    close(go[0]);
-    close(stop[0]);
-    close(result[1]);
+    close(cmd[0]);
+    close(reply[1]);
+    /* Before any thread exists: every thread of this process inherits it. */
+    if (isolate && sched_setaffinity(0, sizeof mine, &mine) != 0) {
+        fprintf(stderr, "shmx-attack-bench: sched_setaffinity: %s\n", strerror(errno));
+        kill(attacker, SIGKILL);
+        waitpid(attacker, NULL, 0);
+        return TOOL_EXIT_MISMATCH;
+    }
 
     shmx_log_set_handler(NULL, NULL);
     shmx_config_t cfg;
@@ -413,7 +561,7 @@ int main(int argc, char **argv) {
     healthy_t g[MAX_GUESTS];
     memset(g, 0, sizeof g);
     for (uint64_t i = 0; i < MAX_GUESTS; i++) g[i].sock = g[i].sock_echo_fd = -1;
-    size_t cap = (size_t)(window_ms * 1000 / period_us) + 1024;
+    size_t cap = (size_t)(pairs * window_ms * 1000 / period_us) + 1024;
     int exit_code = TOOL_EXIT_OK;
     uint64_t connected = 0;
     for (; connected < guests; connected++) {
@@ -424,7 +572,10 @@ int main(int argc, char **argv) {
         h->cap = cap;
         int allocated = 1;
         for (int w = 0; w < 2; w++)
-            for (int t = 0; t < 2; t++) allocated &= (h->lat[w][t] = calloc(cap, sizeof(uint64_t))) != NULL;
+            for (int t = 0; t < 2; t++) {
+                allocated &= (h->lat[w][t] = calloc(cap, sizeof(uint64_t))) != NULL;
+                allocated &= (h->pair[w][t] = calloc(cap, 1)) != NULL;
+            }
         int sv[2];
         if (!allocated || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
             fprintf(stderr, "shmx-attack-bench: healthy guest %" PRIu64 ": %s\n", connected, strerror(errno ? errno : ENOMEM));
@@ -445,23 +596,30 @@ int main(int argc, char **argv) {
     }
     for (uint64_t i = 0; i < connected; i++) pthread_create(&g[i].thread, NULL, healthy_main, &g[i]);
 
-    uint64_t att[3] = {0, 0, 0}, violations_before = 0, violations_after = 0;
+    uint64_t att[3] = {0, 0, 0}, quarantines = 0;
     if (exit_code == TOOL_EXIT_OK) {
         sleep_ms(1000);
-        atomic_store_explicit(&phase, PHASE_BASE, memory_order_relaxed);
-        sleep_ms(window_ms);
-        violations_before = shmx_host_violations(hc.host);
-        atomic_store_explicit(&phase, PHASE_ATTACK, memory_order_relaxed);
-        if (write(go[1], "g", 1) != 1) exit_code = TOOL_EXIT_MISMATCH;
-        sleep_ms(window_ms);
-        atomic_store_explicit(&phase, PHASE_DONE, memory_order_relaxed);
-        violations_after = shmx_host_violations(hc.host);
+        for (uint64_t k = 0; k < pairs && exit_code == TOOL_EXIT_OK; k++) {
+            atomic_store_explicit(&pair_now, (int)k, memory_order_relaxed);
+            atomic_store_explicit(&phase, PHASE_BASE, memory_order_relaxed);
+            sleep_ms(window_ms);
+            uint64_t before = shmx_host_violations(hc.host);
+            atomic_store_explicit(&phase, PHASE_ATTACK, memory_order_relaxed);
+            char a = CMD_ATTACK;
+            if (write(cmd[1], &a, 1) != 1) exit_code = TOOL_EXIT_MISMATCH;
+            sleep_ms(window_ms);
+            atomic_store_explicit(&phase, PHASE_BETWEEN, memory_order_relaxed);
+            if (pause_attacker(cmd[1], reply[0]) != 0) {
+                fprintf(stderr, "shmx-attack-bench: the attacker did not stop within 5 s\n");
+                exit_code = TOOL_EXIT_MISMATCH;
+            }
+            quarantines += shmx_host_violations(hc.host) - before;
+        }
     }
     atomic_store_explicit(&phase, PHASE_DONE, memory_order_relaxed);
-    if (write(stop[1], "s", 1) != 1) exit_code = TOOL_EXIT_MISMATCH;
-    close(go[1]);
-    struct pollfd p = {.fd = result[0], .events = POLLIN};
-    if (poll(&p, 1, 5000) != 1 || read(result[0], att, sizeof att) != (ssize_t)sizeof att) kill(attacker, SIGKILL);
+    close(cmd[1]); /* the attacker's next look at its commands ends it */
+    struct pollfd p = {.fd = reply[0], .events = POLLIN};
+    if (poll(&p, 1, 5000) != 1 || read(reply[0], att, sizeof att) != (ssize_t)sizeof att) kill(attacker, SIGKILL);
     waitpid(attacker, NULL, 0);
     for (uint64_t i = 0; i < connected; i++) pthread_join(g[i].thread, NULL);
     for (uint64_t i = 0; i < connected; i++) shmx_guest_close(g[i].guest);
@@ -482,8 +640,8 @@ int main(int argc, char **argv) {
     tool_percentiles_t pc[2][2];
     for (int w = 0; w < 2; w++)
         for (int t = 0; t < 2; t++) {
-            merge(g, connected, w, t, &lat[w][t], &n[w][t]);
-            tool_percentiles(lat[w][t], n[w][t], &pc[w][t]);
+            merge(g, connected, w, t, -1, &lat[w][t], &n[w][t]);
+            tool_percentiles(lat[w][t], lat[w][t] ? n[w][t] : 0, &pc[w][t]);
         }
     uint64_t failed = 0;
     for (uint64_t i = 0; i < connected; i++) failed += (uint64_t)g[i].failed;
@@ -491,18 +649,25 @@ int main(int argc, char **argv) {
     double sock_ratio = ratio_of(pc[1][T_SOCK].p99, pc[0][T_SOCK].p99);
     uint64_t late[2] = {0, 0};
     for (uint64_t i = 0; i < connected; i++) late[0] += g[i].late[0], late[1] += g[i].late[1];
-    cpu_set_t cpus;
-    int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
     shmx_config_t dflt;
     shmx_config_default(&dflt);
-    printf("%" PRIu64 " healthy guests, %u B round trips every %" PRIu64 " us, windows of %" PRIu64 " ms\n", connected,
-           MSG_BYTES, period_us, window_ms);
-    printf("this process: %" PRIu64 " threads that wait (guests, shm echoes, accept; the socket echoes block) on %d CPUs, "
-           "and the attacker process\n",
-           2 * connected + 1, ncpu);
+    printf("%" PRIu64 " healthy guests, %u B round trips every %" PRIu64 " us, %" PRIu64 " pairs of windows of %" PRIu64
+           " ms (quiet, then attack)\n",
+           connected, MSG_BYTES, period_us, pairs, window_ms);
+    if (isolate)
+        printf("this process: %" PRIu64 " threads that wait (guests, shm echoes, accept; the socket echoes block) on %d "
+               "CPUs; the attacker process on a CPU of its own (--isolate)\n",
+               2 * connected + 1, ncpu - 1);
+    else
+        printf("this process: %" PRIu64 " threads that wait (guests, shm echoes, accept; the socket echoes block) on %d "
+               "CPUs, and the attacker process\n",
+               2 * connected + 1, ncpu);
     printf("idle strategy of the guests' and the host's channels: spin %" PRIu64 ", yield %" PRIu64
-           " (library default: spin %u, yield %u; the attacker keeps the default)\n",
+           " (library default: spin %u, yield %u)\n",
            spin, yields, dflt.spin_iterations, dflt.yield_iterations);
+    if (attacker_spin >= 0) printf("the attacker's waits: spin %" PRId64 ", yield 0", attacker_spin);
+    else printf("the attacker's waits: the library default");
+    printf(attacker_forks ? "; every round in a new process (--attacker-forks)\n" : "; one process for every round\n");
     printf("baseline: a 64 B round trip over a Unix socketpair to an echo thread of this process, from the same guest\n"
            "threads half a period after each shm one; paced, both find the receiver asleep and pay a kernel wake-up\n");
     static const char *const label[2] = {"without attack:", "during attack: "};
@@ -514,20 +679,28 @@ int main(int argc, char **argv) {
                u->p50 / 1e3, u->p99 / 1e3, u->max / 1e3, n[w][T_SOCK], ratio_of(m->p50, u->p50),
                ratio_of(m->p99, u->p99));
     }
-    printf("p99 ratio (attack / none): %.2f (unix socket, the control: %.2f)\n", ratio, sock_ratio);
-    printf("quarantines during the attack (shmx_host_violations): %" PRIu64 "; attacker: %" PRIu64
+    printf("p99 ratio per pair (attack / none), shm and unix socket:");
+    for (uint64_t k = 0; k < pairs; k++)
+        printf(" %.2f/%.2f", ratio_of(p99_of(g, connected, 1, T_SHM, (int)k), p99_of(g, connected, 0, T_SHM, (int)k)),
+               ratio_of(p99_of(g, connected, 1, T_SOCK, (int)k), p99_of(g, connected, 0, T_SOCK, (int)k)));
+    printf("\n");
+    printf("p99 ratio (attack / none, all windows): %.2f (unix socket, the control: %.2f)\n", ratio, sock_ratio);
+    printf("quarantines during the attacks (shmx_host_violations): %" PRIu64 "; attacker: %" PRIu64
            " connections, %" PRIu64 " saw itself expelled, %" PRIu64 " failed; host met %" PRIu64
            " violations on %" PRIu64 " attacker channels\n",
-           violations_after - violations_before, att[0], att[1], att[2], hc.violations_met, hc.attacker_channels);
+           quarantines, att[0], att[1], att[2], hc.violations_met, hc.attacker_channels);
     printf("wrong or failed echoes: %" PRIu64 "\n", failed);
     size_t nb = n[0][T_SHM], nu = n[1][T_SHM];
-    int pass = failed == 0 && nb > 0 && nu > 0 && violations_after > violations_before && ratio <= TARGET_RATIO;
-    printf("target p99 during the attack <= %.1fx without, every echo right, quarantines > 0: %s\n", TARGET_RATIO,
+    int pass = failed == 0 && nb > 0 && nu > 0 && quarantines > 0 && ratio <= TARGET_RATIO;
+    printf("target p99 during the attacks <= %.1fx without, every echo right, quarantines > 0: %s\n", TARGET_RATIO,
            pass ? "PASS" : "FAIL");
     for (int w = 0; w < 2; w++)
         for (int t = 0; t < 2; t++) free(lat[w][t]);
     for (uint64_t i = 0; i < MAX_GUESTS; i++)
         for (int w = 0; w < 2; w++)
-            for (int t = 0; t < 2; t++) free(g[i].lat[w][t]);
+            for (int t = 0; t < 2; t++) {
+                free(g[i].lat[w][t]);
+                free(g[i].pair[w][t]);
+            }
     return pass ? TOOL_EXIT_OK : TOOL_EXIT_MISMATCH;
 }
