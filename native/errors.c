@@ -92,6 +92,9 @@ static const char *errors_shmx_text(long long code)
     case SHMX_EEXPELLED:
         return "the host expelled this guest: it left messages unconsumed for longer than the host's liveness "
                "timeout (liveness_ms); nothing it sends is delivered any more, reconnect for a fresh channel";
+    case SHMX_EBACKOFF:
+        return "the host was holding this connection back because a guest of this process broke the protocol, "
+               "and a newer connection of the process replaced it: one connection per process waits at a time";
     default:
         return NULL;
     }

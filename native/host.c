@@ -346,13 +346,13 @@ static int take_held(shmx_host_t *h, int64_t *next) {
     return sock;
 }
 
-/* 1 if the table kept @sock of @pid to admit later (a connection of that process it kept before is closed). */
+/* 1 if the table kept @sock of @pid to admit later (a connection of that process it kept before is refused). */
 static int hold(shmx_host_t *h, pid_t pid, int sock) {
     int replaced;
     pthread_mutex_lock(&h->mu);
     int held = shmx_readmit_hold(&h->readmit, pid, sock, shmx_now_ns(), &replaced);
     pthread_mutex_unlock(&h->mu);
-    if (replaced >= 0) close(replaced);
+    if (replaced >= 0) (void)refuse(replaced, 0, -SHMX_EBACKOFF);
     return held;
 }
 
@@ -374,6 +374,7 @@ int shmx_host_accept(shmx_host_t *h, int64_t timeout_ns, shmx_channel_t **out) {
         if (sock >= 0) {
             if (hung_up(sock) || shmx_bootstrap_peer_cred(sock, &uid, &pid) < 0) {
                 close(sock);
+                if (shmx_now_ns() >= deadline) return -ETIMEDOUT;
                 continue;
             }
             return admit(h, sock, uid, pid, out);
@@ -393,8 +394,12 @@ int shmx_host_accept(shmx_host_t *h, int64_t timeout_ns, shmx_channel_t **out) {
             close(sock);
             return rc;
         }
-        /* A process quarantined lately waits its turn, unanswered; the others' connections go on. */
-        if (hold(h, pid, sock)) continue;
+        /* A process quarantined lately waits its turn, unanswered; the others' connections go on.
+         * The deadline holds however many connections such a process makes meanwhile. */
+        if (hold(h, pid, sock)) {
+            if (shmx_now_ns() >= deadline) return -ETIMEDOUT;
+            continue;
+        }
         return admit(h, sock, uid, pid, out);
     }
 }

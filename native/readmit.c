@@ -57,7 +57,16 @@ int shmx_readmit_hold(shmx_readmit_t *r, pid_t pid, int sock, int64_t now, int *
     *replaced = -1;
     if (pid <= 0) return 0;
     shmx_readmit_entry_t *e = find(r, pid);
-    if (e == NULL || now >= e->until_ns) return 0;
+    if (e == NULL) return 0;
+    if (now >= e->until_ns) {
+        if (now >= e->forget_ns && e->held_sock < 0) {
+            *e = (shmx_readmit_entry_t){.held_sock = -1}; /* clean long enough: forgotten */
+            return 0;
+        }
+        /* Admitted; the next connection waits again: one per wait while the process is remembered. */
+        e->until_ns = now + wait_after(e->strikes);
+        return 0;
+    }
     *replaced = e->held_sock;
     e->held_sock = sock;
     r->held_total++;
@@ -73,6 +82,7 @@ int shmx_readmit_take_due(shmx_readmit_t *r, int64_t now, int64_t *next) {
         if (sock < 0 && e->until_ns <= now) {
             sock = e->held_sock;
             e->held_sock = -1;
+            e->until_ns = now + wait_after(e->strikes); /* one admission per wait */
         } else if (e->until_ns < *next) {
             *next = e->until_ns;
         }

@@ -2,8 +2,6 @@
 // hello/welcome handshake and the grow/extent messages (native/bootstrap.c).
 #include <gtest/gtest.h>
 
-#include <sys/resource.h>
-
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>

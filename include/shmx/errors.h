@@ -52,7 +52,8 @@ enum shmx_error {
     SHMX_ENOHOST = 4145,     /* no host listens under that name (within the timeout) */
     /* liveness */
     SHMX_EEXPELLED = 4146,   /* the host expelled this guest (it stopped responding past the liveness timeout) */
-    SHMX_ELAST = 4147
+    SHMX_EBACKOFF = 4147,    /* the host held this connection after a violation of its process; a newer one replaced it */
+    SHMX_ELAST = 4148
 };
 
 /*

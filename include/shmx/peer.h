@@ -77,11 +77,14 @@ int shmx_host_create(const char *name, const shmx_config_t *cfg, shmx_host_t **o
  * Only one thread may accept at a time.
  * A process one of whose guests was quarantined (SHMX_PEER_VIOLATION) waits
  * before its next connection is admitted: 10 ms after a first violation,
- * twice as long after each further one (at most 1 s), forgotten after 10 s
- * without one. Its connection is held unanswered meanwhile, one per process
- * (a newer one replaces it), while other connections are admitted; a later
- * accept call admits it when its time comes. Guests in the host's own
- * process never wait.
+ * twice as long after each further one (at most 1 s), and again after each
+ * admission until it is forgotten, 10 s after its last violation. Its
+ * connection is held unanswered meanwhile, one per process (a newer one
+ * replaces it; the older is refused with -SHMX_EBACKOFF), while other
+ * connections are admitted; the accept call running when its wait ends, or
+ * the next one, admits it. However many connections such a process makes,
+ * the call returns by its timeout. Guests in the host's own process never
+ * wait.
  */
 int shmx_host_accept(shmx_host_t *host, int64_t timeout_ns, shmx_channel_t **out);
 

@@ -128,9 +128,11 @@ public final class Host implements AutoCloseable {
      * Waits for one guest and returns the host side of its channel.
      *
      * <p>A process one of whose guests was quarantined waits before its next connection is admitted:
-     * 10 ms after a first violation, twice as long after each further one (at most 1 s), forgotten
-     * after 10 s without one. Its connection is held unanswered meanwhile while other guests are
-     * admitted, and a later call admits it when its time comes. Guests in this process never wait.
+     * 10 ms after a first violation, twice as long after each further one (at most 1 s), and again
+     * after each admission until it is forgotten, 10 s after its last violation. Its connection is held
+     * unanswered meanwhile (one per process: a newer one replaces it, and the older is refused with
+     * {@code SHMX_EBACKOFF}) while other guests are admitted; the call running when its wait ends, or
+     * the next one, admits it. Guests in this process never wait.
      *
      * @param timeout how long to wait; negative waits without limit
      * @return the channel, or null when no guest came within the timeout

@@ -64,7 +64,7 @@ public final class Status {
             {"4136", "SHMX_EFRAGMENT"},
             {"4140", "SHMX_EPROTO"}, {"4141", "SHMX_EPEERCRED"}, {"4142", "SHMX_EFULL"},
             {"4143", "SHMX_ETRANSPORT"}, {"4144", "SHMX_EHOSTGONE"}, {"4145", "SHMX_ENOHOST"},
-            {"4146", "SHMX_EEXPELLED"},
+            {"4146", "SHMX_EEXPELLED"}, {"4147", "SHMX_EBACKOFF"},
         };
         for (String[] n : names) {
             SHMX_NAMES[Integer.parseInt(n[0]) - 4096] = n[1];

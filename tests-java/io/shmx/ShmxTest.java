@@ -61,9 +61,10 @@ class ShmxTest {
 
     @Test
     void shouldExplainEveryCode() {
-        for (int code = 4096; code < 4146; code++) {
+        for (int code = 4096; code < 4148; code++) {
             assertFalse(Shmx.strerror(-code).isEmpty(), "code " + code);
         }
+        assertEquals("SHMX_EBACKOFF", Status.name(-4147));
         assertFalse(Shmx.strerror(0).isEmpty());
         assertTrue(Status.toString(Status.EMPTY).startsWith("SHMX_EEMPTY (-4111)"), Status.toString(Status.EMPTY));
         assertEquals("ETIMEDOUT", Status.name(-110));

@@ -93,6 +93,7 @@ public final class Errors {
             case 4142: // SHMX_EFULL
             case 4143: // SHMX_ETRANSPORT
             case 4144: // SHMX_EHOSTGONE
+            case 4147: // SHMX_EBACKOFF
             case ECONNREFUSED:
                 return new ConnectionRefusedException(m, c, text);
             case 4146: // SHMX_EEXPELLED
