@@ -569,7 +569,15 @@ static void *service_main(void *arg) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return NULL; /* the set itself is broken: growth then only happens in the host's own allocations */
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.u64 == STOP_TOKEN) return NULL;
+            if (evs[i].data.u64 == STOP_TOKEN) {
+                /* Ends held for a child's exit status are reported now, with what is known, on this
+                 * thread like every report: the host is going, and nothing would report them later. */
+                pthread_mutex_lock(&h->mu);
+                (void)settle_due_locked(h, INT64_MAX);
+                pthread_mutex_unlock(&h->mu);
+                report_events(h, 0);
+                return NULL;
+            }
             if (evs[i].data.u64 == KICK_TOKEN) {
                 uint64_t count;
                 (void)!read(h->kick_fd, &count, sizeof count); /* nonblocking: the events are in the queue */

@@ -489,6 +489,25 @@ TEST_F(HostServiceTest, ShouldReportTheHeldEndOfAChildThatHungUpOnceWhenItsChann
     EXPECT_EQ(EventCount(), 1u) << "one report, whoever settled it";
 }
 
+TEST_F(HostServiceTest, ShouldReportTheHeldEndOfAChildWhenTheHostIsDestroyedBeforeItSettles) {
+    CreateHost();
+    shmx_channel_t *ch;
+    shmx_child_t *child;
+    ASSERT_NO_FATAL_FAILURE(SpawnChild(kHangUpAndStay, &ch, &child));
+    ASSERT_NO_FATAL_FAILURE(Go(ch));
+    shmx_message_t m;
+    ASSERT_EQ(shmx_channel_receive(ch, &m, 5 * kSecond), -SHMX_ECLOSED) << "the host ended it";
+    // Destroyed most likely while the report still waits for an exit status; destroy frees the channel.
+    channels_.erase(std::remove(channels_.begin(), channels_.end(), ch), channels_.end());
+    shmx_host_destroy(host_);
+    host_ = nullptr;
+    shmx_peer_event_t ev;
+    ASSERT_TRUE(AwaitEvent(1, &ev)) << "the end was lost with the host";
+    EXPECT_EQ(ev.reason, (uint32_t)SHMX_PEER_DIED) << "it lives on";
+    EXPECT_EQ(ev.pid, shmx_child_pid(child));
+    EXPECT_EQ(EventCount(), 1u);
+}
+
 TEST_F(HostServiceTest, ShouldReportTheExitStatusOfAChildThatHangsUpAndExits) {
     CreateHost();
     for (int i = 0; i < 3; i++) { // the hang-up and the exit status come in either order

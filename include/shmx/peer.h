@@ -135,7 +135,9 @@ const shmx_config_t *shmx_host_config(const shmx_host_t *host);
 /*
  * shmx_host_destroy - stop listening, close and free every channel the host
  * accepted (their handles become invalid), unmap the segment and remove the
- * socket. NULL is ignored.
+ * socket. Guest ends not yet reported (a spawned guest's end waiting for its
+ * exit status) reach the peer listener first, on the service thread. NULL is
+ * ignored.
  */
 void shmx_host_destroy(shmx_host_t *host);
 
