@@ -78,6 +78,7 @@ struct shmx_host {
     void *listener_arg;
     shmx_peer_event_t *events;    /* [2 x max_channels]: found under mu, reported by the service thread */
     uint32_t event_count;         /* under mu */
+    uint64_t events_lost;         /* under mu: events the full queue had no room for, not yet logged */
     shmx_peer_event_t *reporting; /* [2 x max_channels]: service thread only, the copy it reports from */
     uint64_t violations;          /* under mu: guests quarantined so far */
     shmx_readmit_t readmit;       /* under mu: processes quarantined lately and their held connections */

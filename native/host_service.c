@@ -265,9 +265,11 @@ static void kick(shmx_host_t *h) {
     } while (w < 0 && errno == EINTR); /* EAGAIN: the counter is already nonzero, a wake is pending anyway */
 }
 
-/* Queue an event for the listener: the service thread reports it without the lock. */
+/* Queue an event for the listener: the service thread reports it without the lock. A queue that a slow
+ * listener let fill up loses the event, and the loss is counted and logged. */
 static void report_locked(shmx_host_t *h, const shmx_peer_event_t *ev) {
     if (h->event_count < 2u * h->config.max_channels) h->events[h->event_count++] = *ev;
+    else h->events_lost++;
     kick(h);
 }
 
@@ -434,11 +436,18 @@ static void report_events(shmx_host_t *h, int logs_only) {
     h->event_count = 0;
     uint32_t back = h->slots_back;
     h->slots_back = 0;
+    uint64_t lost = h->events_lost;
+    h->events_lost = 0;
     shmx_peer_listener_fn fn = logs_only ? NULL : h->listener;
     void *arg = h->listener_arg;
     pthread_mutex_unlock(&h->mu);
     if (back != 0)
         shmx_log(SHMX_LOG_INFO, "host: %u pool slots lost by guests that died inside a pool operation are back", back);
+    if (lost != 0)
+        shmx_log(SHMX_LOG_WARN,
+                 "host: %llu guest ends were not reported: they came while the peer listener was still busy and "
+                 "the queue of %u was full",
+                 (unsigned long long)lost, 2u * h->config.max_channels);
     for (uint32_t i = 0; i < n; i++) {
         log_event(h, &h->reporting[i]);
         if (fn != NULL) fn(arg, &h->reporting[i]);

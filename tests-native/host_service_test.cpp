@@ -327,6 +327,61 @@ TEST_F(HostServiceTest, ShouldLogAQuarantineToAHandlerThatCallsTheHost) {
     EXPECT_EQ(ev.reason, (uint32_t)SHMX_PEER_VIOLATION);
 }
 
+// A listener that blocks in its first call until released, counting every call.
+struct BlockingListener {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool released = false;
+    int calls = 0;
+    static void OnPeer(void *arg, const shmx_peer_event_t *) {
+        auto *self = static_cast<BlockingListener *>(arg);
+        std::unique_lock<std::mutex> lock(self->mu);
+        self->calls++;
+        self->cv.notify_all();
+        self->cv.wait_for(lock, std::chrono::seconds(10), [self] { return self->released; });
+    }
+    void Release() {
+        std::lock_guard<std::mutex> lock(mu);
+        released = true;
+        cv.notify_all();
+    }
+    bool AwaitCalls(int n) {
+        std::unique_lock<std::mutex> lock(mu);
+        return cv.wait_for(lock, std::chrono::seconds(5), [&] { return calls >= n; });
+    }
+};
+
+TEST_F(HostServiceTest, ShouldCountAndLogGuestEndsTheQueueHadNoRoomForWhileTheListenerWasBusy) {
+    cfg_.max_channels = 1; // a queue of 2
+    CreateHost();
+    Watchdog dog(30 * kSecond);
+    ReentrantLog log(host_);
+    BlockingListener listener;
+    ASSERT_EQ(shmx_host_set_peer_listener(host_, &BlockingListener::OnPeer, &listener), 0);
+    constexpr int kEnds = 5;
+    for (int i = 0; i < kEnds; i++) {
+        shmx_guest_t *g;
+        shmx_channel_t *h;
+        ASSERT_NO_FATAL_FAILURE(Connect(SHMX_TRANSPORT_SHM, &g, &h));
+        uint8_t *data = shmx_segment_ring_data(shmx_host_segment(host_), shmx_channel_index(h), SHMX_RING_GUEST_TO_HOST);
+        __atomic_store_n(reinterpret_cast<uint64_t *>(data), 0x0000'6363'0000'0040ull, __ATOMIC_RELEASE);
+        shmx_message_t m;
+        ASSERT_EQ(shmx_channel_receive(h, &m, kSecond), -SHMX_ECORRUPT);
+        if (i == 0) {
+            ASSERT_TRUE(listener.AwaitCalls(1)) << "the first end reached the listener, which now blocks";
+        }
+        FreeChannel(h);
+        CloseGuest(g); // the next admission reaps the entry
+    }
+    listener.Release();
+    EXPECT_TRUE(log.Await("2 guest ends were not reported")) << "1 reported, 2 queued, 2 lost";
+    ASSERT_TRUE(listener.AwaitCalls(3));
+    usleep(100 * 1000);
+    ASSERT_EQ(shmx_host_set_peer_listener(host_, nullptr, nullptr), 0); // before the listener goes
+    std::lock_guard<std::mutex> lock(listener.mu);
+    EXPECT_EQ(listener.calls, 3);
+}
+
 TEST_F(HostServiceTest, ShouldLogAnExpulsionToAHandlerThatCallsTheHost) {
     cfg_.liveness_ms = 100;
     CreateHost();

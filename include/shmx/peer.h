@@ -105,8 +105,10 @@ int shmx_host_accept(shmx_host_t *host, int64_t timeout_ns, shmx_channel_t **out
  * frees it; free it to give the entry to another guest.
  * The listener runs on the service thread without the host's lock: it may
  * call channel functions, but must not free or destroy (do that on the
- * thread that owns the channel) and should return quickly. NULL @fn removes
- * it. Returns 0 or -SHMX_EINVAL.
+ * thread that owns the channel) and should return quickly: ends that come
+ * while it is busy wait in a queue of 2 x max_channels, and those beyond are
+ * not reported (the host logs how many). NULL @fn removes it. Returns 0 or
+ * -SHMX_EINVAL.
  */
 int shmx_host_set_peer_listener(shmx_host_t *host, shmx_peer_listener_fn fn, void *arg);
 
