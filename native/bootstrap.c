@@ -294,7 +294,7 @@ int shmx_bootstrap_connect(const char *path, int64_t deadline_ns) {
     if (rc < 0) return rc;
 
     /* The directory is watched only after a first miss: a connect that finds its host never pays for a
-     * watch (closing one waits for an SRCU grace period, milliseconds, and it costs a descriptor). After
+     * watch (closing one waits for an SRCU grace period, 1 to 5 ms, and it costs a descriptor). After
      * the watch is set, the next attempt comes at once, so a host appearing between the miss and the
      * watch still counts. */
     int in = -1;
