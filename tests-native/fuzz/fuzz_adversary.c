@@ -274,8 +274,11 @@ static void forge_record(world_t *w, fuzz_in_t *in) {
     uint32_t ring = w->seg.config.ring_bytes;
     uint8_t *data = shmx_segment_ring_data(&w->seg, 0, SHMX_RING_GUEST_TO_HOST);
     shmx_ring_ctl_t *ctl = shmx_segment_ring_ctl(&w->seg, 0, SHMX_RING_GUEST_TO_HOST);
-    uint32_t off = (how & 1u) ? (uint32_t)(atomic_load_explicit(&ctl->head, memory_order_relaxed) & (ring - 1u))
-                              : (fuzz_u16(in) % ring) & ~7u;
+    /* Where the host reads next (a head the adversary may have scribbled, so aligned here: a record header
+     * needs its 8 bytes before the ring's end), or anywhere. */
+    uint32_t off = ((how & 1u) ? (uint32_t)(atomic_load_explicit(&ctl->head, memory_order_relaxed) & (ring - 1u))
+                               : fuzz_u16(in) % ring) &
+                   ~7u;
     uint16_t type = fuzz_u16(in);
     uint8_t flags = fuzz_u8(in) & SHMX_FLAGS_KNOWN;
     uint64_t id = fuzz_u8(in);
