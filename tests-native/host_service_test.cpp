@@ -170,6 +170,24 @@ class HostServiceTest : public ::testing::Test {
 
     static void Go(shmx_channel_t *ch) { ASSERT_GT(shmx_channel_send(ch, SHMX_TYPE_DATA, 0, 0, "go", 2, kSecond), 0); }
 
+    // Quarantine the guest of host channel @h: the next record header in its guest-to-host ring is of a
+    // kind that does not exist, and the host's receive meets it.
+    void Quarantine(shmx_channel_t *h) {
+        uint8_t *data = shmx_segment_ring_data(shmx_host_segment(host_), shmx_channel_index(h), SHMX_RING_GUEST_TO_HOST);
+        __atomic_store_n(reinterpret_cast<uint64_t *>(data), 0x0000'6363'0000'0040ull, __ATOMIC_RELEASE);
+        shmx_message_t m;
+        ASSERT_EQ(shmx_channel_receive(h, &m, kSecond), -SHMX_ECORRUPT);
+    }
+
+    // A spawned guest that hung up and lives on, once the host has ended it (its report then waits
+    // up to 50 ms for an exit status).
+    void SpawnChildThatHungUp(shmx_channel_t **ch, shmx_child_t **child) {
+        ASSERT_NO_FATAL_FAILURE(SpawnChild(kHangUpAndStay, ch, child));
+        ASSERT_NO_FATAL_FAILURE(Go(*ch));
+        shmx_message_t m;
+        ASSERT_EQ(shmx_channel_receive(*ch, &m, 5 * kSecond), -SHMX_ECLOSED) << "the host ended it";
+    }
+
     void CloseGuest(shmx_guest_t *g) {
         guests_.erase(std::remove(guests_.begin(), guests_.end(), g), guests_.end());
         shmx_guest_close(g);
@@ -315,11 +333,7 @@ TEST_F(HostServiceTest, ShouldLogAQuarantineToAHandlerThatCallsTheHost) {
     shmx_guest_t *g;
     shmx_channel_t *h;
     ASSERT_NO_FATAL_FAILURE(Connect(SHMX_TRANSPORT_SHM, &g, &h));
-    // The next record header in the guest-to-host ring: a kind that does not exist.
-    uint8_t *data = shmx_segment_ring_data(shmx_host_segment(host_), shmx_channel_index(h), SHMX_RING_GUEST_TO_HOST);
-    __atomic_store_n(reinterpret_cast<uint64_t *>(data), 0x0000'6363'0000'0040ull, __ATOMIC_RELEASE);
-    shmx_message_t m;
-    ASSERT_EQ(shmx_channel_receive(h, &m, kSecond), -SHMX_ECORRUPT);
+    ASSERT_NO_FATAL_FAILURE(Quarantine(h));
     EXPECT_TRUE(log.Await("quarantined")) << "the quarantine was not logged";
     EXPECT_EQ(log.violations_seen(), 1u);
     shmx_peer_event_t ev;
@@ -363,10 +377,7 @@ TEST_F(HostServiceTest, ShouldCountAndLogGuestEndsTheQueueHadNoRoomForWhileTheLi
         shmx_guest_t *g;
         shmx_channel_t *h;
         ASSERT_NO_FATAL_FAILURE(Connect(SHMX_TRANSPORT_SHM, &g, &h));
-        uint8_t *data = shmx_segment_ring_data(shmx_host_segment(host_), shmx_channel_index(h), SHMX_RING_GUEST_TO_HOST);
-        __atomic_store_n(reinterpret_cast<uint64_t *>(data), 0x0000'6363'0000'0040ull, __ATOMIC_RELEASE);
-        shmx_message_t m;
-        ASSERT_EQ(shmx_channel_receive(h, &m, kSecond), -SHMX_ECORRUPT);
+        ASSERT_NO_FATAL_FAILURE(Quarantine(h));
         if (i == 0) {
             ASSERT_TRUE(listener.AwaitCalls(1)) << "the first end reached the listener, which now blocks";
         }
@@ -530,10 +541,7 @@ TEST_F(HostServiceTest, ShouldReportTheHeldEndOfAChildThatHungUpOnceWhenItsChann
     CreateHost();
     shmx_channel_t *ch;
     shmx_child_t *child;
-    ASSERT_NO_FATAL_FAILURE(SpawnChild(kHangUpAndStay, &ch, &child));
-    ASSERT_NO_FATAL_FAILURE(Go(ch));
-    shmx_message_t m;
-    ASSERT_EQ(shmx_channel_receive(ch, &m, 5 * kSecond), -SHMX_ECLOSED) << "the host ended it";
+    ASSERT_NO_FATAL_FAILURE(SpawnChildThatHungUp(&ch, &child));
     FreeChannel(ch); // most likely while its report still waits for an exit status
     shmx_peer_event_t ev;
     ASSERT_TRUE(AwaitEvent(1, &ev));
@@ -548,10 +556,7 @@ TEST_F(HostServiceTest, ShouldReportTheHeldEndOfAChildWhenTheHostIsDestroyedBefo
     CreateHost();
     shmx_channel_t *ch;
     shmx_child_t *child;
-    ASSERT_NO_FATAL_FAILURE(SpawnChild(kHangUpAndStay, &ch, &child));
-    ASSERT_NO_FATAL_FAILURE(Go(ch));
-    shmx_message_t m;
-    ASSERT_EQ(shmx_channel_receive(ch, &m, 5 * kSecond), -SHMX_ECLOSED) << "the host ended it";
+    ASSERT_NO_FATAL_FAILURE(SpawnChildThatHungUp(&ch, &child));
     // Destroyed most likely while the report still waits for an exit status; destroy frees the channel.
     channels_.erase(std::remove(channels_.begin(), channels_.end(), ch), channels_.end());
     shmx_host_destroy(host_);

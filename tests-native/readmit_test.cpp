@@ -293,6 +293,33 @@ class ReadmitHostTest : public ::testing::Test {
         return before;
     }
 
+    // The table's entry for the child's pid, or null. Under the host's lock.
+    shmx_readmit_entry_t *ChildEntry() {
+        for (auto &e : host_->readmit.entry)
+            if (e.pid == child_) return &e;
+        return nullptr;
+    }
+
+    // Move the end of the child's wait to @until; false if its pid is not remembered.
+    bool SetChildWaitEnd(int64_t until) {
+        pthread_mutex_lock(&host_->mu);
+        shmx_readmit_entry_t *e = ChildEntry();
+        if (e != nullptr) e->until_ns = until;
+        pthread_mutex_unlock(&host_->mu);
+        return e != nullptr;
+    }
+
+    // Accept (admitting nothing) until @n connections were held in all, for at most @within ns.
+    bool AwaitHeld(uint64_t n, int64_t within) {
+        for (int64_t end = shmx_now_ns() + within; host_->readmit.held_total < n && shmx_now_ns() < end;) {
+            shmx_channel_t *ch = nullptr;
+            int rc = shmx_host_accept(host_, 10 * kMs, &ch);
+            EXPECT_EQ(rc, -ETIMEDOUT) << "nothing is admitted while the child waits";
+            if (rc == 0) shmx_channel_free(ch);
+        }
+        return host_->readmit.held_total >= n;
+    }
+
     PrivateRuntimeDir runtime_;
     std::string name_;
     shmx_host_t *host_ = nullptr;
@@ -308,22 +335,17 @@ TEST_F(ReadmitHostTest, ShouldHoldAQuarantinedProcessesNextConnectionWhileItAdmi
     // The quarantine struck the child's pid once: 10 ms. The test moves the end of that wait out of
     // reach, so that the order below does not depend on the machine's speed, and back later.
     pthread_mutex_lock(&host_->mu);
-    shmx_readmit_entry_t *entry = nullptr;
-    for (auto &e : host_->readmit.entry)
-        if (e.pid == child_) entry = &e;
-    ASSERT_NE(entry, nullptr) << "the quarantine remembered the child's pid";
-    EXPECT_EQ(entry->strikes, 1u);
-    EXPECT_GE(entry->until_ns, before + SHMX_READMIT_FIRST_NS);
-    entry->until_ns = shmx_now_ns() + 60 * kSecond;
+    shmx_readmit_entry_t *entry = ChildEntry();
+    uint32_t strikes = entry ? entry->strikes : 0;
+    int64_t until = entry ? entry->until_ns : 0;
     pthread_mutex_unlock(&host_->mu);
+    EXPECT_EQ(strikes, 1u) << "the quarantine remembered the child's pid";
+    EXPECT_GE(until, before + SHMX_READMIT_FIRST_NS);
+    ASSERT_TRUE(SetChildWaitEnd(shmx_now_ns() + 60 * kSecond));
 
     // The child reconnects at once; its connection is held. This process's guest is admitted meanwhile.
+    ASSERT_TRUE(AwaitHeld(1, 500 * kMs)) << "the child's connection was held";
     shmx_channel_t *mine = nullptr;
-    for (int64_t end = shmx_now_ns() + 500 * kMs; host_->readmit.held_total == 0 && shmx_now_ns() < end;) {
-        int rc = shmx_host_accept(host_, 10 * kMs, &mine);
-        ASSERT_EQ(rc, -ETIMEDOUT) << "nothing is admitted while the child waits";
-    }
-    ASSERT_EQ(host_->readmit.held_total, 1u) << "the child's connection was held";
     shmx_guest_t *g = nullptr;
     int accepted = -1;
     std::thread t([&] { accepted = shmx_host_accept(host_, 10 * kSecond, &mine); });
@@ -339,9 +361,8 @@ TEST_F(ReadmitHostTest, ShouldHoldAQuarantinedProcessesNextConnectionWhileItAdmi
     // Still held; the next accept admits the child once its wait is over.
     shmx_channel_t *theirs = nullptr;
     EXPECT_EQ(shmx_host_accept(host_, 50 * kMs, &theirs), -ETIMEDOUT) << "the accept returns by its timeout";
-    pthread_mutex_lock(&host_->mu);
-    int64_t until = entry->until_ns = shmx_now_ns() + 20 * kMs;
-    pthread_mutex_unlock(&host_->mu);
+    until = shmx_now_ns() + 20 * kMs;
+    ASSERT_TRUE(SetChildWaitEnd(until));
     rc = shmx_host_accept(host_, 10 * kSecond, &theirs);
     ASSERT_EQ(rc, 0) << shmx_strerror(rc);
     EXPECT_GE(shmx_now_ns(), until);
@@ -356,12 +377,8 @@ TEST_F(ReadmitHostTest, ShouldAdmitAHeldConnectionFromTheAcceptThatIsWaitingWhen
     ASSERT_NO_FATAL_FAILURE(CreateHost());
     ASSERT_GT(ConnectAndQuarantineTheChild(), 0);
     // The child reconnects at once; a wait of 500 ms is sure to find its connection.
-    pthread_mutex_lock(&host_->mu);
-    int64_t until = 0;
-    for (auto &e : host_->readmit.entry)
-        if (e.pid == child_) until = e.until_ns = shmx_now_ns() + 500 * kMs;
-    pthread_mutex_unlock(&host_->mu);
-    ASSERT_GT(until, 0) << "the quarantine remembered the child's pid";
+    int64_t until = shmx_now_ns() + 500 * kMs;
+    ASSERT_TRUE(SetChildWaitEnd(until)) << "the quarantine remembered the child's pid";
     shmx_channel_t *ch = nullptr;
     int rc = shmx_host_accept(host_, 10 * kSecond, &ch);
     ASSERT_EQ(rc, 0) << shmx_strerror(rc);
@@ -375,21 +392,11 @@ TEST_F(ReadmitHostTest, ShouldRefuseTheHeldConnectionANewerOneOfTheSameProcessRe
     ASSERT_NO_FATAL_FAILURE(ForkGuest(Then::kConnectTwice));
     ASSERT_NO_FATAL_FAILURE(CreateHost());
     ASSERT_GT(ConnectAndQuarantineTheChild(), 0);
-    pthread_mutex_lock(&host_->mu);
-    shmx_readmit_entry_t *entry = nullptr;
-    for (auto &e : host_->readmit.entry)
-        if (e.pid == child_) entry = &e;
-    ASSERT_NE(entry, nullptr);
-    entry->until_ns = shmx_now_ns() + 60 * kSecond;
-    pthread_mutex_unlock(&host_->mu);
-    shmx_channel_t *ch = nullptr;
-    for (int64_t end = shmx_now_ns() + 5 * kSecond; host_->readmit.held_total < 2 && shmx_now_ns() < end;)
-        ASSERT_EQ(shmx_host_accept(host_, 10 * kMs, &ch), -ETIMEDOUT);
-    ASSERT_EQ(host_->readmit.held_total, 2u) << "both connections were held, one after the other";
+    ASSERT_TRUE(SetChildWaitEnd(shmx_now_ns() + 60 * kSecond));
+    ASSERT_TRUE(AwaitHeld(2, 5 * kSecond)) << "both connections were held, one after the other";
     EXPECT_EQ(NextStep(), -SHMX_EBACKOFF) << "the older one is refused, and says why";
-    pthread_mutex_lock(&host_->mu);
-    entry->until_ns = shmx_now_ns();
-    pthread_mutex_unlock(&host_->mu);
+    ASSERT_TRUE(SetChildWaitEnd(shmx_now_ns()));
+    shmx_channel_t *ch = nullptr;
     int rc = shmx_host_accept(host_, 10 * kSecond, &ch);
     ASSERT_EQ(rc, 0) << shmx_strerror(rc);
     EXPECT_EQ(NextStep(), 0) << "the newer one is admitted";
@@ -400,15 +407,8 @@ TEST_F(ReadmitHostTest, ShouldReturnByItsTimeoutWhileAHeldProcessFloodsItWithCon
     ASSERT_NO_FATAL_FAILURE(ForkGuest(Then::kFlood));
     ASSERT_NO_FATAL_FAILURE(CreateHost());
     ASSERT_GT(ConnectAndQuarantineTheChild(), 0);
-    pthread_mutex_lock(&host_->mu);
-    for (auto &e : host_->readmit.entry)
-        if (e.pid == child_) e.until_ns = shmx_now_ns() + 60 * kSecond;
-    pthread_mutex_unlock(&host_->mu);
-    for (int64_t end = shmx_now_ns() + 2 * kSecond; host_->readmit.held_total == 0 && shmx_now_ns() < end;) {
-        shmx_channel_t *ch = nullptr;
-        ASSERT_EQ(shmx_host_accept(host_, 10 * kMs, &ch), -ETIMEDOUT);
-    }
-    ASSERT_GT(host_->readmit.held_total, 0u) << "the flood has begun";
+    ASSERT_TRUE(SetChildWaitEnd(shmx_now_ns() + 60 * kSecond));
+    ASSERT_TRUE(AwaitHeld(1, 2 * kSecond)) << "the flood has begun";
     // Each connection of the flood is held and replaces the one before; the call still ends by its
     // deadline, not when the backlog runs dry: with a timeout of 0 (look once) it takes one at most.
     for (int i = 0; i < 50; i++) {
@@ -424,13 +424,9 @@ TEST_F(ReadmitHostTest, ShouldDropAHeldConnectionWhoseGuestDiedWithoutAnError) {
     ASSERT_NO_FATAL_FAILURE(ForkGuest());
     ASSERT_NO_FATAL_FAILURE(CreateHost());
     ASSERT_GT(ConnectAndQuarantineTheChild(), 0);
-    pthread_mutex_lock(&host_->mu);
-    for (int i = 0; i < 7; i++) shmx_readmit_strike(&host_->readmit, child_, shmx_now_ns()); // 1 s
-    pthread_mutex_unlock(&host_->mu);
+    ASSERT_TRUE(SetChildWaitEnd(shmx_now_ns() + kSecond));
+    ASSERT_TRUE(AwaitHeld(1, 500 * kMs)) << "the child's connection was held";
     shmx_channel_t *ch = nullptr;
-    for (int64_t end = shmx_now_ns() + 500 * kMs; host_->readmit.held_total == 0 && shmx_now_ns() < end;)
-        ASSERT_EQ(shmx_host_accept(host_, 10 * kMs, &ch), -ETIMEDOUT);
-    ASSERT_EQ(host_->readmit.held_total, 1u) << "the child's connection was held";
     kill(child_, SIGKILL);
     WaitChild(child_, 5000);
     child_ = -1;
