@@ -69,7 +69,9 @@
  * (us) with the round trips that started over a period late, the socket's,
  * and their ratios; the p99 ratio attack / none (the rule is on shm; the
  * socket's is printed beside it), the same ratios per pair, the quarantines
- * (shmx_host_violations) and PASS/FAIL on the pooled shm ratio; exits 1 on
+ * (shmx_host_violations), this process's CPU time per second in each kind of
+ * window and the difference per quarantine (the host's handling, with what
+ * its wake-ups cost the others), and PASS/FAIL on the pooled shm ratio; exits 1 on
  * FAIL or a broken echo. Bounded: about 1 + 2 x pairs x window seconds, and
  * at most 5 s more per pair if the attacker is slow to stop.
  */
@@ -451,6 +453,14 @@ static int split_cpus(const cpu_set_t *all, cpu_set_t *mine, cpu_set_t *theirs) 
     return -1;
 }
 
+/* CPU time this process (the host, the healthy guests, the echoes; not the attacker) has used, in ns. */
+static int64_t process_cpu_ns(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+    return ((int64_t)u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000000LL +
+           ((int64_t)u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1000LL;
+}
+
 /* Tell the attacker to pause and wait for its answer: 0, or -1 if it did not answer within 5 s. */
 static int pause_attacker(int cmd_fd, int reply_fd) {
     char c = CMD_PAUSE;
@@ -597,18 +607,23 @@ int main(int argc, char **argv) {
     for (uint64_t i = 0; i < connected; i++) pthread_create(&g[i].thread, NULL, healthy_main, &g[i]);
 
     uint64_t att[3] = {0, 0, 0}, quarantines = 0;
+    int64_t cpu_quiet = 0, cpu_attack = 0; /* this process's CPU time in all quiet / all attack windows */
     if (exit_code == TOOL_EXIT_OK) {
         sleep_ms(1000);
         for (uint64_t k = 0; k < pairs && exit_code == TOOL_EXIT_OK; k++) {
             atomic_store_explicit(&pair_now, (int)k, memory_order_relaxed);
             atomic_store_explicit(&phase, PHASE_BASE, memory_order_relaxed);
+            int64_t cpu0 = process_cpu_ns();
             sleep_ms(window_ms);
+            int64_t cpu1 = process_cpu_ns();
             uint64_t before = shmx_host_violations(hc.host);
             atomic_store_explicit(&phase, PHASE_ATTACK, memory_order_relaxed);
             char a = CMD_ATTACK;
             if (write(cmd[1], &a, 1) != 1) exit_code = TOOL_EXIT_MISMATCH;
             sleep_ms(window_ms);
             atomic_store_explicit(&phase, PHASE_BETWEEN, memory_order_relaxed);
+            cpu_quiet += cpu1 - cpu0;
+            cpu_attack += process_cpu_ns() - cpu1;
             if (pause_attacker(cmd[1], reply[0]) != 0) {
                 fprintf(stderr, "shmx-attack-bench: the attacker did not stop within 5 s\n");
                 exit_code = TOOL_EXIT_MISMATCH;
@@ -689,6 +704,11 @@ int main(int argc, char **argv) {
            " connections, %" PRIu64 " saw itself expelled, %" PRIu64 " failed; host met %" PRIu64
            " violations on %" PRIu64 " attacker channels\n",
            quarantines, att[0], att[1], att[2], hc.violations_met, hc.attacker_channels);
+    double seconds = (double)pairs * (double)window_ms / 1e3;
+    printf("this process's CPU (host, healthy guests, echoes; not the attacker): %.0f ms/s without attack, %.0f ms/s "
+           "during it; the difference per quarantine: %.1f us\n",
+           (double)cpu_quiet / 1e6 / seconds, (double)cpu_attack / 1e6 / seconds,
+           quarantines ? (double)(cpu_attack - cpu_quiet) / 1e3 / (double)quarantines : 0.0);
     printf("wrong or failed echoes: %" PRIu64 "\n", failed);
     size_t nb = n[0][T_SHM], nu = n[1][T_SHM];
     int pass = failed == 0 && nb > 0 && nu > 0 && quarantines > 0 && ratio <= TARGET_RATIO;
