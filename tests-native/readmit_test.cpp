@@ -176,6 +176,7 @@ enum ChildStep : int { kConnected = 1, kExpelled = 2, kReconnected = 3, kFailed 
 // What the child does once it was expelled.
 enum class Then {
     kReconnect,    // connect again, once
+    kReconnectIn1ms, // the same, with a timeout of 1 ms (the library still gives an accepting host 2 s)
     kConnectTwice, // connect again from two threads at once; reports both results (0 or the code)
     kFlood,        // connect and hang up, as fast as it can, for 3 s, without the library
 };
@@ -225,8 +226,9 @@ class ReadmitHostTest : public ::testing::Test {
             } while ((rc == -SHMX_EEMPTY || rc == -ETIMEDOUT) && shmx_now_ns() < end);
             shmx_guest_close(g);
             say(rc == -SHMX_EEXPELLED ? kExpelled : kFailed);
-            if (then == Then::kReconnect) {
-                rc = shmx_guest_connect(name_.c_str(), SHMX_TRANSPORT_SHM, 10 * kSecond, &g);
+            if (then == Then::kReconnect || then == Then::kReconnectIn1ms) {
+                int64_t timeout = then == Then::kReconnect ? 10 * kSecond : kMs;
+                rc = shmx_guest_connect(name_.c_str(), SHMX_TRANSPORT_SHM, timeout, &g);
                 say(rc == 0 ? kReconnected : kFailed);
                 if (rc == 0) shmx_guest_close(g);
             } else if (then == Then::kConnectTwice) {
@@ -385,6 +387,21 @@ TEST_F(ReadmitHostTest, ShouldAdmitAHeldConnectionFromTheAcceptThatIsWaitingWhen
     EXPECT_GE(shmx_now_ns(), until);
     EXPECT_EQ(host_->readmit.held_total, 1u) << "its connection was held, then admitted by the same call";
     EXPECT_EQ(NextStep(), kReconnected);
+    shmx_channel_free(ch);
+}
+
+TEST_F(ReadmitHostTest, ShouldAdmitAGuestHeldForTheLongestWaitEvenIfItsOwnTimeoutIsShorter) {
+    ASSERT_NO_FATAL_FAILURE(ForkGuest(Then::kReconnectIn1ms));
+    ASSERT_NO_FATAL_FAILURE(CreateHost());
+    ASSERT_GT(ConnectAndQuarantineTheChild(), 0);
+    int64_t until = shmx_now_ns() + SHMX_READMIT_MAX_NS;
+    ASSERT_TRUE(SetChildWaitEnd(until));
+    shmx_channel_t *ch = nullptr;
+    int rc = shmx_host_accept(host_, 10 * kSecond, &ch);
+    ASSERT_EQ(rc, 0) << shmx_strerror(rc);
+    EXPECT_GE(shmx_now_ns(), until);
+    EXPECT_EQ(host_->readmit.held_total, 1u);
+    EXPECT_EQ(NextStep(), kReconnected) << "held 1 s, admitted late, not failed";
     shmx_channel_free(ch);
 }
 
